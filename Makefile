@@ -1,0 +1,41 @@
+# blankett — the two commands of the README, and their parts.
+#   make demo   set everything up, then run the main job on the bundled samples
+#   make test   set everything up, then run the tests
+#   make bench  the benchmark (not part of make test)
+# Re-running is fast: each step leaves a stamp and reruns only when its inputs change.
+
+PYTHON  ?= python3
+VENV    := .venv
+PY      := $(VENV)/bin/python
+DATA    ?= ./data
+STAMPS  := $(VENV)/.stamps
+
+.PHONY: demo test bench setup samples clean
+
+# System packages are checked on every run (a second or less when all are there), so a
+# machine that lost one gets it back even when the virtual environment is still there.
+setup: system $(STAMPS)/python
+
+.PHONY: system
+system:
+	@bash scripts/setup-system.sh
+
+$(STAMPS)/python: requirements.lock pyproject.toml | system
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.lock
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	@mkdir -p $(STAMPS) && touch $@
+
+demo: setup
+	$(VENV)/bin/blankett --data $(DATA) demo samples
+
+test: setup
+	OMP_THREAD_LIMIT= $(PY) -m pytest -q
+
+# The committed sample set: a few small batches with ground truth (see samples/README.md).
+samples: setup
+	$(VENV)/bin/blankett samples --out samples --count 6 --seed 2026 --small
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -33,3 +33,13 @@ SCAN_DPIS = (200, 300)
 def reference_pdf(form: str, version: str) -> Path:
     """FK's blank PDF of a layout version: 3059/016F003 → FK3059_016_F_003.pdf."""
     return REFERENCE_FORMS_DIR / f"FK{form}_{version[:3]}_{version[3]}_{version[4:]}.pdf"
+
+# --- ingest ---------------------------------------------------------------------------------
+# A4 at 600 dpi is 35 Mpx; A3 at 600 dpi 70 Mpx. Nothing a mailroom scans is larger, so a
+# page over 80 Mpx is refused before it is decoded (decompression bombs).
+MAX_PAGE_PIXELS = 80_000_000
+# A batch file is one scanner run; production scanners cut batches far below this.
+MAX_PAGES_PER_FILE = 2_000
+MAX_BATCH_FILE_BYTES = 2_000_000_000
+# Vector or mixed PDF pages (not scans) are rendered at this resolution.
+RENDER_DPI = 300

@@ -43,3 +43,89 @@ MAX_PAGES_PER_FILE = 2_000
 MAX_BATCH_FILE_BYTES = 2_000_000_000
 # Vector or mixed PDF pages (not scans) are rendered at this resolution.
 RENDER_DPI = 300
+
+# --- orient ---------------------------------------------------------------------------------
+# Ink/print threshold bounds (0–255 grey). Otsu picks the threshold; on a nearly blank page
+# it would pick one inside the paper noise, so it is clamped to where ink can be.
+INK_THRESHOLD_MIN = 100
+INK_THRESHOLD_MAX = 200
+# Skew is measured on a reduced image: 100 dpi keeps a 0.2 mm rule visible and makes the
+# angle search cheap; the exact transform comes from registration.
+SKEW_DPI = 100
+# Horizontal ink runs at least this long (mm) count as ruling/text structure for the skew
+# search; at the largest skew we accept, a 3 mm run rises 0.26 mm (under one pixel).
+SKEW_RUN_MM = 3.0
+SKEW_MAX_POINTS = 60_000
+# Sheets in a feeder turn at most a few degrees; we search a little wider.
+MAX_SKEW_DEG = 6.0
+# The upright page has its vertical skanningsID and footer 8–13 mm from the left edge; this
+# band (mm from the edge) is compared with the same band on the right to guess 0 vs 180.
+MARGIN_CUE_MM = (6.0, 16.0)
+
+# --- identify -------------------------------------------------------------------------------
+# After deskew a page can still be shifted (feeder: a few mm) and scaled (±3 %: 4.5 mm at
+# 150 mm from the top): the skanningsID/footer windows are widened by this much (mm).
+ID_SEARCH_MARGIN_MM = 10.0
+ID_SEARCH_MARGIN_X_MM = 4.0
+# Straight runs longer than this (mm) in a text window are rules, not glyphs.
+RULE_MIN_MM = 8.0
+# The footer OCR must resemble a template's footer this much (difflib ratio of the
+# alphanumerics) and beat the next candidate by this margin to decide a layout version.
+FOOTER_MIN_SIMILARITY = 0.6
+FOOTER_MIN_MARGIN = 0.05
+# Paper sizes of two candidate layouts must differ by this much (mm, width + height) to
+# tell them apart by the scanned image's size (A4 vs US letter differ by 23.7 mm).
+PAPER_SIZE_MARGIN_MM = 8.0
+# Scanner borders live within this distance (mm) of the image edge: ignored for blankness.
+EDGE_IGNORE_MM = 10.0
+# A page with less dark area than this share (at 50 dpi, away from the edges) is blank.
+# A form page carries 3–10 % (rules and print); dust and speckle stay far below 0.5 %.
+BLANK_MAX_INK_SHARE = 0.003
+
+# --- register -------------------------------------------------------------------------------
+# Template rules shorter than this (mm) are not used for registration (too easily confused
+# with handwriting strokes); FK's checkbox squares are 4.5 mm and do count.
+REG_MIN_RULE_MM = 4.0
+# Morphological opening length (mm) that keeps rules and removes text and handwriting.
+# Shorter than the 4.5 mm checkboxes so that their sides survive.
+REG_LINE_KERNEL_MM = 3.5
+# Coarse search: scale 97–103 % is what feeders and copiers do (we search ±4 %), shifts of
+# up to 15 mm in either direction; rule profiles blurred by 0.5 mm to tolerate residual skew.
+REG_MAX_SCALE_DEV = 0.04
+REG_SCALE_STEP = 0.001
+REG_MAX_SHIFT_MM = 15.0
+REG_PROFILE_SIGMA_MM = 0.5
+# Fine fit: sample rules every 1.5 mm, 0.75 mm in from their ends (corners join two rules);
+# look for the scanned rule within ±1.5 mm, then ±0.6 mm; a printed rule is 0.2–0.4 mm wide
+# (half-width 0.35 mm with scanner blur); residuals above 0.4 mm after a fit are outliers.
+REG_SAMPLE_STEP_MM = 1.5
+REG_END_INSET_MM = 0.75
+REG_WINDOW_MM = 1.5
+REG_WINDOW_FINE_MM = 0.6
+REG_RUN_HALF_MM = 0.35
+REG_OUTLIER_MM = 0.4
+# A registration is accepted when at least this share of the template's rule samples lies
+# on scanned rules and the fit's RMS residual is below this (mm).
+REG_MIN_FOUND_SHARE = 0.75
+REG_MAX_RMS_MM = 0.3
+# Layout matching (identification fallback): the best template page must beat the next one
+# by this score margin (found share − RMS mm).
+LAYOUT_MIN_MARGIN = 0.05
+# Print dropout: the blank form's print, widened by this much (mm) to cover print-position
+# differences between our replica and FK's own print, is removed to leave the filler's ink.
+DROPOUT_DILATE_MM = 0.3
+# The skanningsID digits are 2.3–2.6 mm tall (FK's print, measured); glyph-sized ink
+# components in the ID window are those 1.2–5 mm tall. Tesseract wants a white margin.
+ID_GLYPH_HEIGHT_MM = (1.2, 5.0)
+ID_PAD_MM = 1.0
+# Coarse candidates per axis kept apart by at least this shift (mm); at most this many
+# per axis, and at most this many combinations fine-fitted. A fit with this share of rule
+# samples found and this RMS (mm) is good enough to stop trying.
+REG_CANDIDATE_SEPARATION_MM = 2.0
+REG_COARSE_CANDIDATES = 3
+REG_MAX_FINE_TRIES = 6
+REG_GOOD_FOUND_SHARE = 0.9
+REG_GOOD_RMS_MM = 0.1
+# Dark areas that hold a square this size (mm) are solid (scanner borders, filled blocks,
+# the logo), not rules (≤ 0.5 mm), print or handwriting: left out of skew and registration.
+SOLID_MIN_MM = 1.5

@@ -241,6 +241,9 @@ class FormTemplate(_Strict):
     def key(self) -> str:
         return f"{self.form}/{self.version}"
 
+    def __hash__(self) -> int:  # by identity of the layout, so stages can cache per template
+        return hash((self.form, self.version))
+
     @property
     def version_label(self) -> str:
         """The version as printed in the footer: ``016 F 003``."""

@@ -20,7 +20,8 @@ MNIST_NPZ = SHARED_DIR / "data" / "mnist-train" / "mnist_train.npz"
 # The 60,000 real handwritten MNIST digits are split once: the digit recogniser trains and
 # validates on the first 55,000; the sample generator writes hand-printed digits with the
 # last 5,000 only, so that accuracy measured on generated forms is on digits the recogniser
-# never saw.
+# never saw. The file is sorted by class: both sides index it through the same seeded
+# permutation, ``pipeline.synth.fill.digit_order`` (seed DIGIT_ORDER_SEED there).
 MNIST_RECOGNISER_SLICE = (0, 55_000)
 MNIST_GENERATOR_SLICE = (55_000, 60_000)
 
@@ -66,7 +67,7 @@ MARGIN_CUE_MM = (6.0, 16.0)
 # After deskew a page can still be shifted (feeder: a few mm) and scaled (±3 %: 4.5 mm at
 # 150 mm from the top): the skanningsID/footer windows are widened by this much (mm).
 ID_SEARCH_MARGIN_MM = 10.0
-ID_SEARCH_MARGIN_X_MM = 4.0
+ID_SEARCH_MARGIN_X_MM = 6.0
 # Straight runs longer than this (mm) in a text window are rules, not glyphs.
 RULE_MIN_MM = 8.0
 # The footer OCR must resemble a template's footer this much (difflib ratio of the
@@ -117,6 +118,7 @@ DROPOUT_DILATE_MM = 0.3
 # The skanningsID digits are 2.3–2.6 mm tall (FK's print, measured); glyph-sized ink
 # components in the ID window are those 1.2–5 mm tall. Tesseract wants a white margin.
 ID_GLYPH_HEIGHT_MM = (1.2, 5.0)
+ID_GLYPH_MAX_WIDTH_MM = 4.0
 ID_PAD_MM = 1.0
 # Coarse candidates per axis kept apart by at least this shift (mm); at most this many
 # per axis, and at most this many combinations fine-fitted. A fit with this share of rule

@@ -101,8 +101,9 @@ class Field(_Strict):
 
     ``frame`` says how the box is printed: ``box`` (four ruled sides), ``underline`` (a rule
     under the value), ``comb`` (``cells`` boxes side by side, one character each) or ``none``
-    (the box is the free space of a larger printed cell). ``required_when`` lists conditions
-    that must all hold for ``required`` to apply; see :func:`parse_condition`.
+    (the box is the free space of a larger printed cell). A field is required when it says
+    ``required: true`` or has ``required_when`` conditions, and all those conditions hold
+    (see :func:`parse_condition` and :meth:`ExpandedField.is_conditional`).
     """
 
     id: FieldId
@@ -215,6 +216,7 @@ class ExpandedField(BaseModel):
     kind: FieldKind
     box: Box
     label: str | None = None
+    label_at: Point | None = None
     name_sv: str | None = None
     name_en: str | None = None
     required: bool = False
@@ -265,7 +267,7 @@ class FormTemplate(_Strict):
                 continue
             for f in p.fields:
                 yield ExpandedField(
-                    id=f.id, page=p.number, kind=f.kind, box=f.box, label=f.label,
+                    id=f.id, page=p.number, kind=f.kind, box=f.box, label=f.label, label_at=f.label_at,
                     name_sv=f.name_sv, name_en=f.name_en, required=f.required,
                     required_when=tuple(f.required_when), frame=f.frame, cells=f.cells,
                 )

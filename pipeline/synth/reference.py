@@ -55,13 +55,24 @@ class PageStructure:
 
 
 def _merge(segs: list[Segment]) -> list[Segment]:
-    out: list[Segment] = []
-    for s in sorted(segs, key=lambda s: (round(s.pos, 1), s.a)):
-        if out and abs(out[-1].pos - s.pos) < 0.15 and s.a <= out[-1].b + MERGE_GAP_MM:
-            last = out[-1]
-            out[-1] = Segment(last.pos, last.a, max(last.b, s.b), max(last.lw, s.lw))
+    """Merge touching collinear segments. Lines are clustered by position first, so a rule
+    lying 0.1 mm beside another is merged with it only where the two actually touch."""
+    clusters: list[list[Segment]] = []
+    for s in sorted(segs, key=lambda s: s.pos):
+        if clusters and s.pos - clusters[-1][-1].pos < 0.15:
+            clusters[-1].append(s)
         else:
-            out.append(s)
+            clusters.append([s])
+    out: list[Segment] = []
+    for cl in clusters:
+        run: list[Segment] = []
+        for s in sorted(cl, key=lambda s: s.a):
+            if run and s.a <= run[-1].b + MERGE_GAP_MM:
+                last = run[-1]
+                run[-1] = Segment(last.pos, last.a, max(last.b, s.b), max(last.lw, s.lw))
+            else:
+                run.append(s)
+        out += run
     return out
 
 
@@ -112,13 +123,23 @@ def page_structure(pdf: str | Path, page: int) -> PageStructure:
                 elif g is None or g < 0.5:
                     glyphs.append((x0, y0, x1, y1))
         for ln in p.lines:
+            g = _grey(ln.get("stroking_color"))
+            if g is not None and g >= 0.5:  # white strokes print nothing
+                continue
             x0, y0, x1, y1 = mmbox(ln)
             lw = (ln.get("linewidth") or 0) * PT_TO_MM
             if abs(y1 - y0) < 0.2:
                 h.append(Segment((y0 + y1) / 2, x0, x1, lw))
             elif abs(x1 - x0) < 0.2:
                 v.append(Segment((x0 + x1) / 2, y0, y1, lw))
+        rings_h: list[Segment] = []
+        rings_v: list[Segment] = []
         for cu in p.curves:
+            ring = _ring_segments(cu)
+            if ring:  # a heavy frame drawn as one filled ring shape: its walls are rules
+                rings_h += ring[0]
+                rings_v += ring[1]
+                continue
             x0, y0, x1, y1 = mmbox(cu)
             g = _grey(cu.get("non_stroking_color"))
             if cu["fill"] and x1 - x0 > 3 and y1 - y0 > 3 and g is not None and 0.5 < g < 0.99:
@@ -127,10 +148,39 @@ def page_structure(pdf: str | Path, page: int) -> PageStructure:
                 glyphs.append((x0, y0, x1, y1))
         for ch in p.chars:
             glyphs.append(mmbox(ch))
-        s.hsegs = _merge(h)
-        s.vsegs = _merge(v)
+        s.hsegs = _merge(h) + rings_h
+        s.vsegs = _merge(v) + rings_v
         s.text_lines = _cluster_lines(glyphs)
         return s
+
+
+def _ring_segments(cu):
+    """A filled black path of straight edges forming a rectangular frame (outer and inner
+    rectangle, walls at most RULE_MAX_THICKNESS_MM thick), e.g. the heavy "Summa tid" frame
+    of 3059 016 p3: its four walls as segments at their centre lines; None for anything else."""
+    g = _grey(cu.get("non_stroking_color"))
+    if not cu.get("fill") or not (g is None or g < 0.5):
+        return None
+    path = cu.get("path") or []
+    if any(op[0] not in ("m", "l", "h") for op in path):
+        return None
+    pts = [(x * PT_TO_MM, y * PT_TO_MM) for x, y in cu["pts"]]
+    xs, ys = sorted({round(x, 2) for x, _ in pts}), sorted({round(y, 2) for _, y in pts})
+    x0, x3, y0, y3 = xs[0], xs[-1], ys[0], ys[-1]
+    if min(x3 - x0, y3 - y0) < 2 * RULE_MAX_THICKNESS_MM + RULE_MIN_LENGTH_MM:
+        return None
+    wall = RULE_MAX_THICKNESS_MM
+    if any(x0 + wall < x < x3 - wall for x in xs) or any(y0 + wall < y < y3 - wall for y in ys):
+        return None
+    x1 = max(x for x in xs if x <= x0 + wall)
+    x2 = min(x for x in xs if x >= x3 - wall)
+    y1 = max(y for y in ys if y <= y0 + wall)
+    y2 = min(y for y in ys if y >= y3 - wall)
+    if x1 == x0 or x2 == x3 or y1 == y0 or y2 == y3:
+        return None
+    h = [Segment((y0 + y1) / 2, x0, x3, y1 - y0), Segment((y2 + y3) / 2, x0, x3, y3 - y2)]
+    v = [Segment((x0 + x1) / 2, y0, y3, x1 - x0), Segment((x2 + x3) / 2, y0, y3, x3 - x2)]
+    return h, v
 
 
 def _cluster_lines(glyphs: list[tuple[float, float, float, float]]) -> list[tuple[float, float, float, float]]:

@@ -57,6 +57,11 @@ SKEW_DPI = 100
 # search; at the largest skew we accept, a 3 mm run rises 0.26 mm (under one pixel).
 SKEW_RUN_MM = 3.0
 SKEW_MAX_POINTS = 60_000
+# Fewer structure points than this: measure on all ink instead (a page of handwriting).
+SKEW_MIN_POINTS = 1_000
+# A reduced-mask pixel is ink when at least a quarter of the full-resolution pixels it
+# covers are (a 0.2 mm rule covers about that much of a 0.25 mm pixel).
+SKEW_MASK_LEVEL = 64
 # Sheets in a feeder turn at most a few degrees; we search a little wider.
 MAX_SKEW_DEG = 6.0
 # The upright page has its vertical skanningsID and footer 8–13 mm from the left edge; this
@@ -80,8 +85,9 @@ PAPER_SIZE_MARGIN_MM = 8.0
 # Scanner borders live within this distance (mm) of the image edge: ignored for blankness.
 EDGE_IGNORE_MM = 10.0
 # A page with less dark area than this share (at 50 dpi, away from the edges) is blank.
-# A form page carries 3–10 % (rules and print); dust and speckle stay far below 0.5 %.
-BLANK_MAX_INK_SHARE = 0.003
+# A form page carries 3–10 % (rules and print), a short typed letter 0.2 %; blank pages
+# with dust and speckle measured 0–0.03 % (generated scans, 200 dpi 1-bit).
+BLANK_MAX_INK_SHARE = 0.001
 
 # --- register -------------------------------------------------------------------------------
 # Template rules shorter than this (mm) are not used for registration (too easily confused
@@ -90,6 +96,9 @@ REG_MIN_RULE_MM = 4.0
 # Morphological opening length (mm) that keeps rules and removes text and handwriting.
 # Shorter than the 4.5 mm checkboxes so that their sides survive.
 REG_LINE_KERNEL_MM = 3.5
+# FK's rules lie at least 15 mm (016) or 23 mm (015) inside the paper; with the feeder's
+# shift that leaves more than 8 mm. Scanner borders live in the outer band: cleared (mm).
+REG_EDGE_BAND_MM = 6.0
 # Coarse search: scale 97–103 % is what feeders and copiers do (we search ±4 %), shifts of
 # up to 15 mm in either direction; rule profiles blurred by 0.5 mm to tolerate residual skew.
 REG_MAX_SCALE_DEV = 0.04
@@ -118,7 +127,8 @@ DROPOUT_DILATE_MM = 0.3
 # The skanningsID digits are 2.3–2.6 mm tall (FK's print, measured); glyph-sized ink
 # components in the ID window are those 1.2–5 mm tall. Tesseract wants a white margin.
 ID_GLYPH_HEIGHT_MM = (1.2, 5.0)
-ID_GLYPH_MAX_WIDTH_MM = 4.0
+# Touching digits merge into one component; the whole 8-digit ID is about 15 mm long.
+ID_GLYPH_MAX_WIDTH_MM = 18.0
 ID_PAD_MM = 1.0
 # Coarse candidates per axis kept apart by at least this shift (mm); at most this many
 # per axis, and at most this many combinations fine-fitted. A fit with this share of rule

@@ -88,17 +88,18 @@ def _crop_vertical_text(img: np.ndarray, dpi: float, window: tuple) -> np.ndarra
         return crop
     ink = (crop < 160).astype(np.uint8)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
-    h = crop.shape[0]
+    h, w = crop.shape
     lo, hi = defs.ID_GLYPH_HEIGHT_MM[0] * px, defs.ID_GLYPH_HEIGHT_MM[1] * px
     wmax = defs.ID_GLYPH_MAX_WIDTH_MM * px
     keep = np.zeros(n, bool)
     for i in range(1, n):
-        _, y, ww, hh, area = stats[i]
-        # glyph-sized (or a small dot or dash), and not cut by the window's edge (rules and
-        # neighbouring print are)
+        x, y, ww, hh, area = stats[i]
+        # glyph-sized (touching glyphs make wider components) or a small dot or dash, and
+        # not cut by the window's edge (rules and neighbouring print are)
         glyph = lo <= hh <= hi and ww <= wmax
         mark = hh < lo and ww < lo and area > 2
-        keep[i] = 0 < y and y + hh < h and (glyph or mark)
+        inside = 0 < y and y + hh < h and 0 < x and x + ww < w
+        keep[i] = inside and (glyph or mark)
     mask = keep[labels]
     rows = mask.sum(axis=1)
     if rows.sum() == 0:

@@ -61,17 +61,20 @@ def thin_mask(mask: np.ndarray, dpi: float) -> np.ndarray:
 
 def estimate_skew(img: np.ndarray, dpi: float) -> float:
     """Skew angle in degrees (positive: the content is turned clockwise in the image)."""
-    small, f = _reduce(img, dpi, defs.SKEW_DPI)
-    mask = thin_mask(dark_mask(small), defs.SKEW_DPI)
+    # threshold first, then reduce: a thin rule (0.19 mm on FK's older layouts) averaged
+    # into paper grey before thresholding would vanish
+    full = dark_mask(img).astype(np.uint8) * 255
+    small, f = _reduce(full, dpi, defs.SKEW_DPI)
+    mask = thin_mask(small > defs.SKEW_MASK_LEVEL, defs.SKEW_DPI)
     # Keep horizontal structures: runs of ink at least SKEW_RUN_MM long survive the opening,
     # while handwriting, dots and vertical rules mostly do not.
     px = defs.SKEW_DPI / defs.MM_PER_INCH
     k = cv2.getStructuringElement(cv2.MORPH_RECT, (max(3, int(defs.SKEW_RUN_MM * px)), 1))
     lines = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, k)
     ys, xs = np.nonzero(lines)
-    if len(xs) < 200:
+    if len(xs) < defs.SKEW_MIN_POINTS:
         ys, xs = np.nonzero(mask)
-    if len(xs) < 200:
+    if len(xs) < defs.SKEW_MIN_POINTS:
         return 0.0
     if len(xs) > defs.SKEW_MAX_POINTS:
         sel = np.random.default_rng(0).choice(len(xs), defs.SKEW_MAX_POINTS, replace=False)

@@ -85,6 +85,9 @@ def _rule_masks(img: np.ndarray, dpi: float) -> _Masks:
     n = max(5, int(defs.REG_LINE_KERNEL_MM * dpi / defs.MM_PER_INCH))
     h = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (n, 1)))
     v = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, n)))
+    band = int(defs.REG_EDGE_BAND_MM * dpi / defs.MM_PER_INCH)
+    for m in (h, v):
+        m[:band], m[-band:], m[:, :band], m[:, -band:] = 0, 0, 0, 0
     return _Masks(_drop_edge_touching(h), _drop_edge_touching(v), dpi)
 
 

@@ -35,7 +35,7 @@ test: setup
 
 # The committed sample set: a few small batches with ground truth (see samples/README.md).
 samples: setup
-	$(VENV)/bin/blankett samples --out samples --count 6 --seed 2026 --small
+	$(VENV)/bin/blankett samples --out samples --count 12 --seed 2026 --small
 
 clean:
 	rm -rf $(VENV) build *.egg-info

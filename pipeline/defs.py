@@ -124,6 +124,10 @@ LAYOUT_MIN_MARGIN = 0.05
 # Print dropout: the blank form's print, widened by this much (mm) to cover print-position
 # differences between our replica and FK's own print, is removed to leave the filler's ink.
 DROPOUT_DILATE_MM = 0.3
+# Scanner dust is at most ~0.5 mm across (0.2 mm²); a written full stop is as small but sits
+# within 1.5 mm of its neighbouring characters, dust usually does not.
+DESPECKLE_MAX_MM2 = 0.2
+DESPECKLE_ISOLATION_MM = 1.5
 # The skanningsID digits are 2.3–2.6 mm tall (FK's print, measured); glyph-sized ink
 # components in the ID window are those 1.2–5 mm tall. Tesseract wants a white margin.
 ID_GLYPH_HEIGHT_MM = (1.2, 5.0)

@@ -149,7 +149,8 @@ def write_pdf(pages: Sequence[PageLike], path: str | Path, dpi: int) -> Path:
     pdf = img2pdf.convert(
         streams,
         layout_fun=img2pdf.get_fixed_dpi_layout_fun((dpi, dpi)),
-        nodate=True,  # reproducible files
+        nodate=True,  # reproducible files: no dates, and img2pdf's own writer (pikepdf's
+        engine=img2pdf.Engine.internal,  # gives every file a random /ID)
         producer="blankett sample generator",
     )
     path.parent.mkdir(parents=True, exist_ok=True)

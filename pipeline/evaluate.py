@@ -1,0 +1,132 @@
+"""Score the pipeline against generated ground truth (``<batch>.truth.json``).
+
+Page stages today: identification, orientation, skew, registration error at the field
+boxes, and document splitting. The benchmark and the tests on generated batches use this;
+later stages add their own scores here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from pipeline import ingest
+from pipeline.forms import TemplateRegistry
+from pipeline.pages import PageResult, field_errors_mm, page_counts, process_page
+from pipeline.split import Splitter
+
+
+@dataclass
+class PageScores:
+    pages: int = 0
+    form_pages: int = 0
+    identified: int = 0  # pages whose kind (and for forms: form, version, page) is right
+    oriented: int = 0  # form pages turned the right way up
+    split_right: int = 0  # truth documents reproduced exactly (same form pages)
+    documents: int = 0
+    skew_errors: list[float] = field(default_factory=list)  # degrees, per form page
+    reg_errors: list[np.ndarray] = field(default_factory=list)  # mm, per field box
+    registered_ok: int = 0
+    mistakes: list[str] = field(default_factory=list)
+    ms: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, other: "PageScores") -> None:
+        for k in ("pages", "form_pages", "identified", "oriented", "split_right", "documents", "registered_ok"):
+            setattr(self, k, getattr(self, k) + getattr(other, k))
+        self.skew_errors += other.skew_errors
+        self.reg_errors += other.reg_errors
+        self.mistakes += other.mistakes
+        for k, v in other.ms.items():
+            self.ms.setdefault(k, []).extend(v)
+
+    def summary(self) -> dict:
+        reg = np.concatenate(self.reg_errors) if self.reg_errors else np.zeros(0)
+        sk = np.asarray(self.skew_errors)
+        share = lambda a, b: a / b if b else 1.0  # noqa: E731
+        return {
+            "pages": self.pages,
+            "identification": share(self.identified, self.pages),
+            "orientation": share(self.oriented, self.form_pages),
+            "registered": share(self.registered_ok, self.form_pages),
+            "skew_error_deg": {"median": float(np.median(sk)) if len(sk) else 0.0, "max": float(sk.max()) if len(sk) else 0.0},
+            "registration_error_mm": {"median": float(np.median(reg)) if len(reg) else 0.0,
+                                      "p99": float(np.percentile(reg, 99)) if len(reg) else 0.0,
+                                      "max": float(reg.max()) if len(reg) else 0.0},
+            "document_split": share(self.split_right, self.documents),
+            "ms_per_page": {k: float(np.mean(v)) for k, v in self.ms.items()},
+        }
+
+
+def _angle(m: np.ndarray) -> float:
+    return float(np.degrees(np.arctan2(m[1, 0], m[0, 0])))
+
+
+def batch_files(truth_path: Path) -> list[Path]:
+    truth = json.loads(truth_path.read_text(encoding="utf-8"))
+    return [truth_path.parent / f for f in truth["files"]]
+
+
+def score_batch(truth_path: Path, registry: TemplateRegistry) -> PageScores:
+    truth = json.loads(truth_path.read_text(encoding="utf-8"))
+    sc = PageScores()
+    results: list[PageResult] = []
+    splitter: Splitter[int] = Splitter(page_counts(registry))
+    docs = []
+    i = 0
+    for f in batch_files(truth_path):
+        for page in ingest.pages(f):
+            r = process_page(page, registry)
+            t = truth["pages"][i]
+            results.append(r)
+            docs += splitter.add(i, r.ident)
+            for k, v in r.timings_ms.items():
+                sc.ms.setdefault(k, []).append(v)
+            sc.pages += 1
+            where = f"{truth['batch']} page {i + 1}"
+            if t["kind"] == "form":
+                sc.form_pages += 1
+                want = f"{t['form']}/{t['version']}/{t['page']}"
+                if r.ident.key == want:
+                    sc.identified += 1
+                else:
+                    sc.mistakes.append(f"{where}: identified as {r.ident.key or r.ident.kind}, is {want}")
+                if r.registered is not None:
+                    upright = (r.rotation % 360) == t["orientation"]
+                    sc.oriented += upright
+                    if not upright:
+                        sc.mistakes.append(f"{where}: turned {r.rotation}, scanned at {t['orientation']}")
+                    truth_m = np.asarray(t["mm_to_px"], dtype=np.float64)
+                    d = _angle(r.registered.mm_to_px) - _angle(truth_m)
+                    sc.skew_errors.append(abs((d + 180) % 360 - 180))
+                    errs = field_errors_mm(r.registered, truth_m)
+                    sc.reg_errors.append(errs)
+                    sc.registered_ok += r.registered.ok
+                    if not r.registered.ok or errs.max() > 1.0:
+                        sc.mistakes.append(f"{where}: registration {r.registered.reason or ''} max error {errs.max():.2f} mm")
+            elif r.ident.kind == t["kind"]:
+                sc.identified += 1
+            else:
+                sc.mistakes.append(f"{where}: identified as {r.ident.key or r.ident.kind}, is {t['kind']}")
+            i += 1
+    docs += splitter.finish()
+    got = sorted(sorted(d.order) for d in docs if d.form)
+    for td in truth["documents"]:
+        sc.documents += 1
+        if sorted(td["pages"]) in got:
+            sc.split_right += 1
+        else:
+            sc.mistakes.append(f"{truth['batch']}: document {td['doc_id']} (pages {td['pages']}) not split as one")
+    if i != len(truth["pages"]):
+        sc.mistakes.append(f"{truth['batch']}: {i} pages read, truth has {len(truth['pages'])}")
+    return sc
+
+
+def score_folder(folder: Path, registry: TemplateRegistry | None = None) -> PageScores:
+    registry = registry or TemplateRegistry.load()
+    total = PageScores()
+    for tp in sorted(folder.glob("*.truth.json")):
+        total.add(score_batch(tp, registry))
+    return total

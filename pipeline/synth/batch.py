@@ -8,7 +8,7 @@ plus one ``<batch>.truth.json`` per batch file saying what every page and field 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -28,6 +28,8 @@ DOCS_PER_BATCH = (2, 6)
 BLANK_PAGE_RATE = 0.3
 # Share of batches holding a page that belongs to no form (a cover letter).
 LETTER_PAGE_RATE = 0.2
+# JPEG quality of grey pages in the small committed sample set (the repository stays light).
+SMALL_JPEG_QUALITY = 45
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,14 @@ def _writers(doc: content.DocumentTruth, rng: np.random.Generator):
     return lambda f: hand if content.is_handwritten(doc.style, f.id, f.kind) else typed
 
 
+def _profile(rng: np.random.Generator, dpi: int, bitonal: bool, small: bool) -> scan.ScanProfile:
+    profile = scan.ScanProfile.random(rng, dpi, bitonal)
+    if small and not bitonal:
+        # committed samples: a grey page as a modest office scanner stores it (~150 kB)
+        profile = replace(profile, jpeg_quality=SMALL_JPEG_QUALITY, noise_sigma=min(profile.noise_sigma, 1.0))
+    return profile
+
+
 def _plan_batches(docs: list[content.DocumentTruth], rng: np.random.Generator) -> list[list[content.DocumentTruth]]:
     """Cut the documents into batches, keeping a case's documents together where possible."""
     batches: list[list[content.DocumentTruth]] = []
@@ -127,6 +137,8 @@ def _write_batch(out, name, docs, registry, rng, opts, digits) -> BatchSummary:
     fmt = str(rng.choice(("pdf", "tiff"))) if opts.small else str(rng.choice(opts.formats))
     if fmt in ("png", "jpeg") and bitonal:
         fmt = "png"  # a 1-bit page is never stored as JPEG
+    if opts.small and not bitonal:
+        fmt = "pdf"  # grey pages as JPEG in a PDF: a grey LZW TIFF is ~1.7 MB a page
     pages: list[np.ndarray] = []
     truth_pages: list[dict] = []
     truth_docs: list[dict] = []
@@ -145,7 +157,7 @@ def _write_batch(out, name, docs, registry, rng, opts, digits) -> BatchSummary:
             filled = fill.fill_page(t, p.number, d.values, writers, rng, dpi,
                                     illegible=frozenset(d.illegible), digits=digits)
             clean = fill.compose(blank, filled.ink)
-            profile = scan.ScanProfile.random(rng, dpi, bitonal)
+            profile = _profile(rng, dpi, bitonal, opts.small)
             s = scan.simulate_scan(clean, dpi, profile, rng)
             page_indexes.append(len(pages))
             add_page(s.image, {

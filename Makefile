@@ -24,7 +24,7 @@ $(STAMPS)/python: requirements.lock pyproject.toml | system
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.lock
-	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	$(PY) -m pip install -q --no-deps -e .
 	@mkdir -p $(STAMPS) && touch $@
 
 demo: setup

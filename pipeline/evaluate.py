@@ -130,3 +130,48 @@ def score_folder(folder: Path, registry: TemplateRegistry | None = None) -> Page
     for tp in sorted(folder.glob("*.truth.json")):
         total.add(score_batch(tp, registry))
     return total
+
+
+@dataclass
+class FieldSample:
+    """One field of a generated document as the pipeline sees it, with its truth."""
+
+    batch: str
+    doc_id: str
+    style: str  # typed | hand | mixed (of the document)
+    handwritten: bool  # was this field written by hand (see content.is_handwritten)
+    field: object  # ExpandedField
+    truth: object  # canonical value (None when left empty)
+    written: str | None  # the exact string drawn, "<illegible>" for a scrawl
+    illegible: bool
+    page: object  # RegisteredPage: .crop(field, pad_mm), .ink_crop(field, pad_mm), .dpi
+
+
+def iter_field_samples(folder: Path, registry: TemplateRegistry | None = None):
+    """Every field of every correctly identified and registered form page in a folder of
+    generated batches, with its truth. The source of training checks and accuracy figures
+    for the readers; pages that were misidentified are skipped (scored by score_folder)."""
+    from pipeline.synth.content import is_handwritten
+
+    registry = registry or TemplateRegistry.load()
+    for tp in sorted(folder.glob("*.truth.json")):
+        truth = json.loads(tp.read_text(encoding="utf-8"))
+        docs = {d["doc_id"]: d for d in truth["documents"]}
+        i = 0
+        for f in batch_files(tp):
+            for page in ingest.pages(f):
+                t = truth["pages"][i]
+                i += 1
+                if t["kind"] != "form":
+                    continue
+                r = process_page(page, registry)
+                if r.ident.key != f"{t['form']}/{t['version']}/{t['page']}" or r.registered is None or not r.registered.ok:
+                    continue
+                d = docs[t["document"]]
+                for fld in r.registered.template.expanded_fields(t["page"]):
+                    yield FieldSample(
+                        batch=truth["batch"], doc_id=d["doc_id"], style=d["style"],
+                        handwritten=is_handwritten(d["style"], fld.id, fld.kind),
+                        field=fld, truth=d["values"].get(fld.id), written=t["written"].get(fld.id),
+                        illegible=fld.id in d["illegible"], page=r.registered,
+                    )

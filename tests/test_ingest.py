@@ -161,3 +161,42 @@ def test_streaming_does_not_decode_ahead(tmp_path, pages3):
     first = next(it)
     assert first.index == 0  # a generator: the later pages are decoded only when asked for
     assert ingest.count_pages(p) == 3
+
+
+def test_batch_goes_on_past_bad_files_which_are_quarantined(tmp_path, registry):
+    """A batch folder with a good scan, an empty file and an encrypted PDF: the scan is
+    processed, both bad files are moved to quarantine/ with a reason file, nothing is lost."""
+    import json
+
+    from pypdf import PdfWriter
+
+    from pipeline.config import DataDir
+    from pipeline.intake import process_batch
+    from pipeline.synth import render, scan
+
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    t = registry.get("3066", "004F005")
+    rng = np.random.default_rng(3)
+    pages = [scan.simulate_scan(render.render_blank_image(t, n, 200), 200, scan.ScanProfile.random(rng, 200, True), rng)
+             for n in (1, 2)]
+    from pipeline.synth.batchfile import write_batch
+
+    write_batch(pages, batch / "b-good.pdf", "pdf", 200)
+    (batch / "a-empty.pdf").write_bytes(b"")
+    w = PdfWriter()
+    w.add_blank_page(595, 842)
+    w.encrypt(user_password="x", owner_password="x")
+    with (batch / "c-locked.pdf").open("wb") as f:
+        w.write(f)
+    data = DataDir(tmp_path / "data")
+    outcomes = {o.path.name: o for o in process_batch(batch, registry, data)}
+    assert set(outcomes) == {"a-empty.pdf", "b-good.pdf", "c-locked.pdf"}
+    good = outcomes["b-good.pdf"]
+    assert good.quarantined is None and [d.key for d in good.documents] == ["3066/004F005"]
+    for name, why in (("a-empty.pdf", "empty"), ("c-locked.pdf", "password")):
+        q = outcomes[name].quarantined
+        assert q is not None and why in q.reason and q.file.exists() and not (batch / name).exists()
+        info = json.loads(q.file.with_name(q.file.name + ".reason.json").read_text())
+        assert info["file"] == name and why in info["reason"]
+    assert sorted(p.name for p in batch.iterdir()) == ["b-good.pdf"]

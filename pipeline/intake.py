@@ -1,0 +1,82 @@
+"""A batch: one or more files from the scanner. Each file goes through the page pipeline; a
+file that cannot be opened at all is moved to ``quarantine/`` with a reason file next to it,
+and the batch goes on with the next file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+from pipeline.config import DataDir
+from pipeline.errors import InputFileError
+from pipeline.forms import TemplateRegistry
+from pipeline.pages import PageResult, process_file
+from pipeline.split import Document
+
+# File names a scanner never delivers as pages: our own reason files, truth files, hidden files.
+IGNORED_SUFFIXES = (".json", ".txt", ".md")
+
+
+@dataclass
+class Quarantined:
+    file: Path  # where it is now
+    original: Path
+    reason: str
+
+
+@dataclass
+class FileOutcome:
+    path: Path
+    documents: list[Document[PageResult]] = field(default_factory=list)
+    quarantined: Quarantined | None = None
+
+
+def batch_paths(path: Path) -> list[Path]:
+    """The files of a batch: the file itself, or a folder's files in name order."""
+    if path.is_dir():
+        return sorted(p for p in path.iterdir()
+                      if p.is_file() and not p.name.startswith(".") and p.suffix.lower() not in IGNORED_SUFFIXES)
+    return [path]
+
+
+def _sha256(path: Path) -> str | None:
+    try:
+        h = hashlib.sha256()
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        return h.hexdigest()
+    except OSError:
+        return None
+
+
+def quarantine(path: Path, data: DataDir, reason: str) -> Quarantined:
+    """Move ``path`` into quarantine/ (never overwriting) with ``<name>.reason.json`` beside it."""
+    data.ensure()
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    dest = data.quarantine / f"{stamp}-{path.name}"
+    n = 1
+    while dest.exists():
+        dest = data.quarantine / f"{stamp}-{n}-{path.name}"
+        n += 1
+    info = {"file": path.name, "original": str(path), "reason": reason, "sha256": _sha256(path),
+            "quarantined_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    shutil.move(str(path), dest)  # a rename on the same file system
+    dest.with_name(dest.name + ".reason.json").write_text(json.dumps(info, ensure_ascii=False, indent=1), encoding="utf-8")
+    return Quarantined(dest, path, reason)
+
+
+def process_batch(path: Path, registry: TemplateRegistry, data: DataDir) -> Iterator[FileOutcome]:
+    """Every file of a batch through the page pipeline; unusable files quarantined."""
+    for f in batch_paths(path):
+        try:
+            docs = list(process_file(f, registry))
+        except InputFileError as e:
+            yield FileOutcome(f, quarantined=quarantine(f, data, str(e)))
+            continue
+        yield FileOutcome(f, docs)

@@ -145,3 +145,27 @@ REG_GOOD_RMS_MM = 0.1
 # Dark areas that hold a square this size (mm) are solid (scanner borders, filled blocks,
 # the logo), not rules (≤ 0.5 mm), print or handwriting: left out of skew and registration.
 SOLID_MIN_MM = 1.5
+
+# --- read -----------------------------------------------------------------------------------
+# Grey level below which a pixel of a (print-free) field crop is the filler's ink.
+INK_LEVEL = 160
+# Field crops are taken this far inside the printed box, so the box's rule and its
+# dropout halo never count as ink.
+READ_INSET_MM = 0.4
+# A field holds writing when it has at least this much ink (mm²): a written "1" at 5 mm is
+# about 1 mm², a dust speck that survived despeckling 0.1–0.2 mm².
+READ_MIN_INK_MM2 = 0.5
+# White margin around a text crop handed to Tesseract.
+OCR_MARGIN_MM = 1.0
+# How many candidate strings the digit recogniser's beam hands to kind parsing.
+DIGIT_BEAM = 8
+# A printed (Tesseract) reading of a number joins the candidates when Tesseract is at
+# least this sure (stack notes: ~95 on right typed fields, 63–80 on wrong ones), weighted
+# by its confidence times TYPED_WEIGHT.
+TYPED_MIN_CONFIDENCE = 0.85
+TYPED_WEIGHT = 1.0
+# A valid reading is accepted without an operator's look from this confidence on. Set per
+# kind by calibration on generated data so that auto-accepted fields are wrong in at most
+# 0.2 % of cases (docs/benchmarks.md); until calibrated, a cautious default.
+ACCEPT_CONFIDENCE_DEFAULT = 0.9
+ACCEPT_CONFIDENCE: dict[str, float] = {}

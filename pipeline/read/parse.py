@@ -1,0 +1,177 @@
+"""From what was read to a canonical value, per field kind, using the form's redundancy.
+
+A reader hands over candidate strings with probabilities (the digit recogniser's beam, or
+Tesseract's text); :func:`parse` keeps the candidates that are valid for the field's kind —
+a personnummer whose Luhn digit checks, a clock time with minutes ≤ 59, a day within the
+month — and returns the most probable valid one with its renormalised probability. The
+canonical formats are those of the truth files (see ``pipeline.synth.content``).
+"""
+
+from __future__ import annotations
+
+import re
+from calendar import monthrange
+from dataclasses import dataclass
+from datetime import date
+
+from pipeline.forms import FieldKind
+from pipeline.ids import Organisationsnummer, Personnummer
+
+
+@dataclass(frozen=True)
+class Parsed:
+    value: str | None
+    probability: float  # of the chosen candidate among all candidates offered
+    alternatives: tuple[tuple[str, float], ...]  # other valid values, best first
+    reason: str | None = None  # why nothing valid was found
+
+
+def _digits(s: str) -> str:
+    return re.sub(r"\D", "", s)
+
+
+def personnummer(s: str, reference: date | None = None) -> str | None:
+    d = _digits(s)
+    if len(d) not in (10, 12):
+        return None
+    try:
+        return Personnummer.parse(s if len(d) == 10 and ("+" in s) else d, reference=reference).digits
+    except ValueError:
+        return None
+
+
+def organisationsnummer(s: str) -> str | None:
+    d = _digits(s)
+    if len(d) == 12 and d.startswith("16"):
+        d = d[2:]
+    if len(d) != 10:
+        return None
+    try:
+        return Organisationsnummer.parse(d).digits
+    except ValueError:
+        return None
+
+
+def clock_time(s: str) -> str | None:
+    """``7.00``, ``07.00``, ``07:00``, ``0700``, ``7,00`` → ``07.00``; 24.00 allowed (end of day)."""
+    t = s.strip().replace(" ", "")
+    m = re.fullmatch(r"(\d{1,2})[.:,](\d{2})", t) or re.fullmatch(r"(\d{1,2})(\d{2})", t)
+    if not m:
+        return None
+    h, mi = int(m.group(1)), int(m.group(2))
+    if mi > 59 or h > 24 or (h == 24 and mi != 0):
+        return None
+    return f"{h:02d}.{mi:02d}"
+
+
+def _date(y: int, m: int, d: int) -> str | None:
+    try:
+        return date(y, m, d).isoformat()
+    except ValueError:
+        return None
+
+
+def date_value(s: str, reference: date | None = None) -> str | None:
+    """``2026-09-03``, ``20260903``, ``26-09-03``, ``260903`` → ``2026-09-03``."""
+    ref = reference or date.today()
+    d = _digits(s)
+    if len(d) == 8:
+        return _date(int(d[:4]), int(d[4:6]), int(d[6:]))
+    if len(d) == 6:  # YYMMDD: the century that puts the date nearest the reference
+        y = int(d[:2])
+        cands = [c * 100 + y for c in (ref.year // 100 - 1, ref.year // 100)]
+        year = min(cands, key=lambda c: abs(c - ref.year))
+        return _date(year, int(d[2:4]), int(d[4:]))
+    return None
+
+
+def year_month(s: str) -> str | None:
+    d = _digits(s)
+    if len(d) == 6 and 1 <= int(d[4:]) <= 12 and 1990 <= int(d[:4]) <= 2100:
+        return f"{d[:4]}-{d[4:]}"
+    return None
+
+
+def day(s: str, month: str | None = None) -> str | None:
+    d = _digits(s)
+    if not d or len(d) > 2:
+        return None
+    n = int(d)
+    last = monthrange(int(month[:4]), int(month[5:7]))[1] if month else 31
+    return str(n) if 1 <= n <= last else None
+
+
+def hours(s: str) -> str | None:
+    d = _digits(s)
+    return str(int(d)) if d and len(d) <= 4 else None
+
+
+def minutes(s: str) -> str | None:
+    d = _digits(s)
+    return str(int(d)) if d and len(d) <= 2 and int(d) <= 59 else None
+
+
+def amount(s: str) -> str | None:
+    """``1 234,50`` / ``1234.50`` / ``1 234`` / ``1234:-`` → ``1234.50``."""
+    t = s.strip().replace(" ", "").replace("\u00a0", "").rstrip(":-")
+    m = re.fullmatch(r"(\d{1,9})(?:[.,](\d{1,2}))?", t)
+    if not m:
+        return None
+    ore = (m.group(2) or "0").ljust(2, "0")
+    return f"{int(m.group(1))}.{ore}"
+
+
+def phone(s: str) -> str | None:
+    t = s.strip()
+    d = _digits(t)
+    return t if 7 <= len(d) <= 13 and re.fullmatch(r"[\d\s\-+()/]+", t) else None
+
+
+def text(s: str) -> str | None:
+    t = " ".join(s.split())
+    return t or None
+
+
+def normalise(kind: FieldKind, s: str, *, month: str | None = None, reference: date | None = None) -> str | None:
+    """The canonical value of one candidate string, or None when it is not valid for the kind."""
+    if kind == FieldKind.personnummer:
+        return personnummer(s, reference)
+    if kind == FieldKind.organisationsnummer:
+        return organisationsnummer(s)
+    if kind == FieldKind.clock_time:
+        return clock_time(s)
+    if kind == FieldKind.date:
+        return date_value(s, reference)
+    if kind == FieldKind.year_month:
+        return year_month(s)
+    if kind == FieldKind.day:
+        return day(s, month)
+    if kind == FieldKind.hours:
+        return hours(s)
+    if kind == FieldKind.minutes:
+        return minutes(s)
+    if kind == FieldKind.amount:
+        return amount(s)
+    if kind == FieldKind.phone:
+        return phone(s)
+    if kind == FieldKind.text:
+        return text(s)
+    raise ValueError(f"no parser for {kind.value} fields")
+
+
+def parse(kind: FieldKind, candidates: list[tuple[str, float]], *, month: str | None = None,
+          reference: date | None = None) -> Parsed:
+    """The most probable candidate that is valid for ``kind``; candidates that normalise to
+    the same value pool their probability (``7.00`` and ``07.00`` are one reading)."""
+    total = sum(p for _, p in candidates) or 1.0
+    pooled: dict[str, float] = {}
+    for s, p in candidates:
+        v = normalise(kind, s, month=month, reference=reference)
+        if v is not None:
+            pooled[v] = pooled.get(v, 0.0) + p
+    if not pooled:
+        best = candidates[0][0] if candidates else ""
+        return Parsed(None, 0.0, (), f"no valid {kind.value} among the readings (best: {best!r})")
+    ranked = sorted(pooled.items(), key=lambda kv: kv[1], reverse=True)
+    (value, p), rest = ranked[0], ranked[1:]
+    return Parsed(value, p / total, tuple((v, q / total) for v, q in rest))

@@ -101,7 +101,7 @@ def score_batch(truth_path: Path, registry: TemplateRegistry) -> PageScores:
                     truth_m = np.asarray(t["mm_to_px"], dtype=np.float64)
                     d = _angle(r.registered.mm_to_px) - _angle(truth_m)
                     sc.skew_errors.append(abs((d + 180) % 360 - 180))
-                    errs = field_errors_mm(r.registered, truth_m)
+                    errs = field_errors_mm(r.registered, t)  # full truth: affine and warp
                     sc.reg_errors.append(errs)
                     sc.registered_ok += r.registered.ok
                     if not r.registered.ok or errs.max() > 1.0:

@@ -23,22 +23,23 @@ FIELD_BGR = (220, 120, 0)
 MARK_BGR = (0, 160, 0)
 
 
-def _pt(m: np.ndarray, x: float, y: float) -> tuple[int, int]:
-    p = m[:, :2] @ np.array([x, y]) + m[:, 2]
-    return int(round(p[0])), int(round(p[1]))
+def _poly(to_px, pts_mm: np.ndarray) -> np.ndarray:
+    return np.rint(to_px(pts_mm)).astype(np.int32)
 
 
-def overlay(image: np.ndarray, mm_to_px: np.ndarray, template, page: int) -> np.ndarray:
+def overlay(image: np.ndarray, rp) -> np.ndarray:
+    """The scan with the template drawn through the page's full mapping (local warp included)."""
     out = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     out = (out * 0.6 + 100).astype(np.uint8)  # fade the scan so the overlay stands out
-    for o, pos, a, b in template_rules(template, page):
-        p0, p1 = (_pt(mm_to_px, a, pos), _pt(mm_to_px, b, pos)) if o == "h" else (_pt(mm_to_px, pos, a), _pt(mm_to_px, pos, b))
-        cv2.line(out, p0, p1, RULE_BGR, 1, cv2.LINE_AA)
-    for f in template.expanded_fields(page):
+    for o, pos, a, b in template_rules(rp.template, rp.page_number):
+        t = np.linspace(a, b, max(2, int((b - a) / 5) + 1))  # a polyline: warped rules bend
+        pts = np.column_stack([t, np.full_like(t, pos)]) if o == "h" else np.column_stack([np.full_like(t, pos), t])
+        cv2.polylines(out, [_poly(rp.to_px, pts)], False, RULE_BGR, 1, cv2.LINE_AA)
+    for f in rp.template.expanded_fields(rp.page_number):
         x, y, w, h = f.box
         colour = MARK_BGR if f.kind.value in ("checkbox", "signature") else FIELD_BGR
-        corners = np.array([_pt(mm_to_px, x, y), _pt(mm_to_px, x + w, y), _pt(mm_to_px, x + w, y + h), _pt(mm_to_px, x, y + h)])
-        cv2.polylines(out, [corners], True, colour, 1, cv2.LINE_AA)
+        corners = np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]])
+        cv2.polylines(out, [_poly(rp.to_px, corners)], True, colour, 1, cv2.LINE_AA)
     return out
 
 
@@ -54,11 +55,12 @@ def inspect_file(path: Path, out_dir: Path, registry: TemplateRegistry | None = 
             continue
         if r.registered is not None:
             rp = r.registered
-            img = overlay(page.image, rp.mm_to_px, rp.template, rp.page_number)
+            img = overlay(page.image, rp)
             q = rp.quality
             head = (f"{rp.template.form} {rp.template.version_label} p{rp.page_number} via {r.ident.method}; "
                     f"turned {r.rotation}, skew {r.skew_deg:+.2f} deg; RMS {q.rms_mm:.3f} mm, "
-                    f"rules found {q.found_share:.0%}" + ("" if rp.ok else f"; NOT REGISTERED: {rp.reason}"))
+                    f"rules found {q.found_share:.0%}" + ("; locally refined" if rp.warp is not None else "")
+                    + ("" if rp.ok else f"; NOT REGISTERED: {rp.reason}"))
         else:
             img = cv2.cvtColor(page.image, cv2.COLOR_GRAY2BGR)
             head = f"{r.ident.kind}: {r.ident.reason or ''}"

@@ -75,12 +75,24 @@ def process_file(path: str | Path, registry: TemplateRegistry) -> Iterator[Docum
     yield from splitter.finish()
 
 
-def field_errors_mm(rp: RegisteredPage, truth_mm_to_px: np.ndarray) -> np.ndarray:
-    """Registration error at the centre of every field box (mm), against a known transform."""
+def field_errors_mm(rp: RegisteredPage, truth) -> np.ndarray:
+    """Registration error at the centre of every field box (mm): the page's full estimated
+    mapping (``rp.to_px``: affine and local warp) against the true one. ``truth`` is the
+    true mapping: a ScanResult (anything with ``to_px`` and ``mm_to_px``), a truth file's
+    page entry (a dict with ``mm_to_px`` and, for paper that was not flat, ``warp``), or a
+    bare 2×3 affine (a flat sheet)."""
+    from pipeline.synth.scan import map_mm_to_px
+
     t = rp.template
     pts = np.array([[f.box[0] + f.box[2] / 2, f.box[1] + f.box[3] / 2] for f in t.expanded_fields(rp.page_number)])
-    truth = np.asarray(truth_mm_to_px, dtype=np.float64)
-    a = pts @ truth[:, :2].T + truth[:, 2]
-    b = pts @ rp.mm_to_px[:, :2].T + rp.mm_to_px[:, 2]
-    scale = float(np.sqrt(abs(np.linalg.det(truth[:, :2]))))  # px per mm in the scan
+    if hasattr(truth, "to_px") and hasattr(truth, "mm_to_px"):
+        affine, a = np.asarray(truth.mm_to_px, dtype=np.float64), truth.to_px(pts)
+    elif isinstance(truth, dict):
+        affine = np.asarray(truth["mm_to_px"], dtype=np.float64)
+        a = map_mm_to_px(affine, truth.get("warp") or (), pts)
+    else:
+        affine = np.asarray(truth, dtype=np.float64)
+        a = map_mm_to_px(affine, (), pts)
+    b = rp.to_px(pts)
+    scale = float(np.sqrt(abs(np.linalg.det(affine[:, :2]))))  # px per mm in the scan
     return np.linalg.norm(a - b, axis=1) / scale

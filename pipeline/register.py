@@ -7,6 +7,15 @@ along every template rule with the nearest scanned rule across it, and solves tw
 least-squares problems (horizontal rules fix the y row of the affine, vertical rules the x
 row), dropping outliers (handwriting that crosses a rule, rules hidden under a stamp).
 
+Paper is not always flat: a letter folded for its envelope, a sheet bulging on the glass or
+curled at an edge shifts the print locally by up to ~1 mm against any one affine. So the
+affine is locally refined: the residuals of the rule samples are fitted with a smooth
+displacement field (a normalised convolution of the residuals, coarse to fine, stored as
+``LocalWarp``: node values every 2 mm over the template, bilinear between; see ``_refine``
+for why this model), kept only where the samples support it and only when it clearly
+lowers the residuals. The page is then
+resampled through the full mapping, so that crops land on the boxes.
+
 The result carries a quality figure (RMS residual in mm and the share of the template's
 rules found); a page that cannot be registered says why, and goes to review.
 """
@@ -26,6 +35,43 @@ from pipeline.orient import OrientedPage, compose, dark_mask, invert, thin_mask
 
 # A rule: (orientation "h"/"v", position mm, from mm, to mm)
 Rule = tuple[str, float, float, float]
+
+# --- local refinement (paper that is not flat) ----------------------------------------------
+# The displacement field is a normalised convolution of the samples' residuals: residuals
+# and sample weights are splatted onto a grid of REG_WARP_CELL_MM cells, both blurred with a
+# Gaussian, and divided; coarse to fine, each level fitting what the coarser left. Folds,
+# bulges and curls change over 10–70 mm; a flattened fold's crease over 2–6 mm, which no
+# field smoother than the rule spacing follows exactly (the 4 mm level leaves at most ~30 %
+# of a fold's 0.2–0.7 mm step within ~4 mm of the crease). The 30 mm level carries a bulge
+# into the middle of wide boxes (a 100 mm name box has vertical rules only at its ends: its
+# x displacement comes from the boxes above and below; measured: the worst field error on
+# warped pages 1.02 → 0.72 mm), the 12 mm level bridges the gaps between neighbouring rules
+# and averages the rule-centre noise (~0.04 mm a sample), and the 4 mm level follows folds
+# and bulges where rules are dense.
+REG_WARP_CELL_MM = 2.0
+REG_WARP_SIGMAS_MM = (30.0, 12.0, 4.0)
+# Where the kernel-weighted sample density falls below this (samples per mm²; ruled parts of
+# a form hold ~0.1) the field shrinks towards 0, i.e. the affine: half way at this density.
+REG_WARP_MIN_DENSITY = 0.004
+# Support, per axis (x from the vertical rules, y from the horizontal ones): at least this
+# many samples (150 mm of rule), in at least this share of the page's REG_WARP_BLOCK_MM
+# blocks that hold template rules at all; otherwise that axis stays affine.
+REG_WARP_MIN_POINTS = 100
+REG_WARP_BLOCK_MM = 40.0
+REG_WARP_MIN_BLOCK_SHARE = 0.5
+# Matching windows (mm) around the refined prediction: first wide enough for the largest
+# warp left after the affine (~1 mm), then the fine fit's window.
+REG_WARP_WINDOWS_MM = (1.5, 0.6, 0.6)
+# Keep the refinement only when it clearly helps: the RMS residual over the same samples
+# drops by at least this share and this much (mm). A flat page's affine residual is
+# 0.04–0.08 mm (rule-centre quantisation); the refinement trims that by <15 %.
+REG_WARP_KEEP_RATIO = 0.75
+REG_WARP_KEEP_MIN_GAIN_MM = 0.03
+# The refined mapping must find (nearly) as many rule samples as the affine did.
+REG_WARP_SHARE_SLACK = 0.02
+# A fitted field larger than this (mm) is not paper that was not flat: something else
+# (a wrong coarse candidate, rules hidden under stamps) — the affine is kept.
+REG_WARP_MAX_MM = 2.5
 
 
 # --- the template's rules -------------------------------------------------------------------
@@ -58,8 +104,9 @@ def template_rules(template: FormTemplate, page: int) -> tuple[Rule, ...]:
     return tuple(sorted(out))
 
 
+@lru_cache(maxsize=128)
 def _rule_points(rules: tuple[Rule, ...], orient: str) -> np.ndarray:
-    """Sample points (x, y in mm) along the rules of one orientation."""
+    """Sample points (x, y in mm) along the rules of one orientation (cached: read-only)."""
     pts = []
     for o, pos, a, b in rules:
         if o != orient:
@@ -68,7 +115,9 @@ def _rule_points(rules: tuple[Rule, ...], orient: str) -> np.ndarray:
         n = max(2, int((b - a - 2 * inset) / defs.REG_SAMPLE_STEP_MM) + 1)
         t = np.linspace(a + inset, b - inset, n)
         pts.append(np.column_stack([t, np.full(n, pos)]) if o == "h" else np.column_stack([np.full(n, pos), t]))
-    return np.vstack(pts) if pts else np.zeros((0, 2))
+    out = np.vstack(pts) if pts else np.zeros((0, 2))
+    out.flags.writeable = False
+    return out
 
 
 # --- the scan's rules -----------------------------------------------------------------------
@@ -196,6 +245,8 @@ class RegistrationQuality:
     max_mm: float
     found_share: float  # share of template rule sample points on a scanned rule, after the fit
     points: int
+    affine_rms_mm: float | None = None  # the affine's RMS over the same samples (refined fits)
+    refined: bool = False  # a local displacement field is part of the mapping
 
     def ok(self) -> tuple[bool, str | None]:
         if self.found_share < defs.REG_MIN_FOUND_SHARE:
@@ -247,13 +298,222 @@ def _fine(masks: _Masks, rules: tuple[Rule, ...], m0: np.ndarray) -> tuple[np.nd
     return m, RegistrationQuality(rms, mx, found_share, int(len(res_all)))
 
 
+# --- local refinement ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Grid:
+    """Nodes every ``step`` mm over a template page, from (0, 0); bilinear between nodes."""
+
+    nx: int
+    ny: int
+    step: float
+
+    @classmethod
+    def over(cls, page_mm: tuple[float, float], step: float) -> "_Grid":
+        return cls(int(np.ceil(page_mm[0] / step)) + 1, int(np.ceil(page_mm[1] / step)) + 1, step)
+
+    @property
+    def nodes(self) -> int:
+        return self.nx * self.ny
+
+    def weights(self, pts_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 4) node indices and (N, 4) bilinear weights of points (x, y mm)."""
+        gx = np.clip(pts_mm[:, 0] / self.step, 0, self.nx - 1)
+        gy = np.clip(pts_mm[:, 1] / self.step, 0, self.ny - 1)
+        i0 = np.minimum(gx.astype(np.int64), self.nx - 2)
+        j0 = np.minimum(gy.astype(np.int64), self.ny - 2)
+        fx, fy = gx - i0, gy - j0
+        n = j0 * self.nx + i0
+        idx = np.column_stack([n, n + 1, n + self.nx, n + self.nx + 1])
+        w = np.column_stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy])
+        return idx, w
+
+
+def _smooth_field(grid: _Grid, idx: np.ndarray, w: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Node values (ny × nx, flat): ``target`` at the samples smoothed by normalised
+    convolution (bilinear splat, Gaussian blur, divide; shrunk towards 0 where samples are
+    sparse), coarse to fine: each level fits what the coarser ones left."""
+    n = grid.nodes
+    eps = np.float32(REG_WARP_MIN_DENSITY * grid.step ** 2)  # density per mm² → samples per cell
+    flat_idx, flat_w = idx.ravel(), w.ravel()
+    wsum = np.bincount(flat_idx, flat_w, minlength=n).reshape(grid.ny, grid.nx).astype(np.float32)
+    field = np.zeros(n)
+    left = target.astype(np.float64)
+    for sigma_mm in REG_WARP_SIGMAS_MM:
+        rsum = np.bincount(flat_idx, (w * left[:, None]).ravel(), minlength=n).reshape(grid.ny, grid.nx).astype(np.float32)
+        sigma = sigma_mm / grid.step
+        blur = lambda a: cv2.GaussianBlur(a, (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)  # noqa: E731
+        level = (blur(rsum) / (blur(wsum) + eps)).astype(np.float64).ravel()
+        field += level
+        left = left - (level[idx] * w).sum(axis=1)
+    return field
+
+
+def _supported(pts: np.ndarray, page_mm: tuple[float, float], all_pts: np.ndarray) -> bool:
+    """Enough samples, spread over the blocks of the page that hold rules at all."""
+    b = REG_WARP_BLOCK_MM
+    nbx, nby = int(np.ceil(page_mm[0] / b)), int(np.ceil(page_mm[1] / b))
+
+    def blocks(p: np.ndarray) -> set[int]:
+        bx = np.clip((p[:, 0] // b).astype(int), 0, nbx - 1)
+        by = np.clip((p[:, 1] // b).astype(int), 0, nby - 1)
+        return set((by * nbx + bx).tolist())
+
+    ruled = blocks(all_pts)
+    return len(pts) >= REG_WARP_MIN_POINTS and len(blocks(pts) & ruled) >= REG_WARP_MIN_BLOCK_SHARE * len(ruled)
+
+
+def _refine(masks: _Masks, rules: tuple[Rule, ...], page_mm: tuple[float, float], m: np.ndarray,
+            q: RegistrationQuality) -> tuple[np.ndarray, np.ndarray, _Grid, RegistrationQuality] | None:
+    """A smooth displacement field (oriented-image px: x and y node values) on top of the
+    affine ``m``, and the quality of the whole mapping; None when the samples support no
+    refinement or it does not clearly help. Each axis is refined on its own, where its
+    rules support it and where that clearly lowers its residuals; the other stays affine.
+
+    Why this model: the displacement of paper that is not flat is smooth but local (a fold
+    moves one part of the sheet against the other; a bulge or a curl touches a region). A
+    low-order polynomial in x, y would spread a fold's step over the whole page and swing at
+    the page's unruled margins. A kernel smoother (normalised convolution, see
+    ``_smooth_field``) is local, fills the gaps between rules smoothly, and falls back to the
+    affine by itself where there are no rules. A grid with a bending-energy penalty fits
+    about as well (measured) but needs a dense ~500-node linear solve per axis and pass,
+    which multi-threaded LAPACK on a loaded 2-core machine turns from 8 ms into 350 ms;
+    this costs a few splats and blurs of a 2 mm grid. Vertical rules measure only the x
+    displacement and horizontal rules only the y displacement, so the two axes are fitted
+    separately, each from its own rules, with the same outlier rejection as the affine fit
+    (handwriting across a rule, stamps), re-matching the rules around the refined
+    prediction as the windows narrow."""
+    px = masks.dpi / defs.MM_PER_INCH
+    hp, vp = _rule_points(rules, "h"), _rule_points(rules, "v")
+    axes = [(vp, False, masks.v, 0), (hp, True, masks.h, 1)]  # x from vertical rules, y from horizontal
+    every = np.vstack([vp, hp])
+    supported = [_supported(pts, page_mm, every) for pts, *_ in axes]
+    if not any(supported):
+        return None
+    grid = _Grid.over(page_mm, REG_WARP_CELL_MM)
+    run = max(1, int(round(defs.REG_RUN_HALF_MM * px)))
+    fields = [np.zeros(grid.nodes), np.zeros(grid.nodes)]  # x, y displacement at the nodes (px)
+    stencils = [grid.weights(pts) for pts, *_ in axes]
+    res_ref: list[np.ndarray] = [np.zeros(0), np.zeros(0)]  # per axis, over its inliers
+    res_aff: list[np.ndarray] = [np.zeros(0), np.zeros(0)]
+    for win_mm in REG_WARP_WINDOWS_MM:
+        for a, (pts, across_y, mask, row) in enumerate(axes):
+            idx, w = stencils[a]
+            aff = pts @ m[:, :2].T + m[:, 2]
+            pred = aff.copy()
+            pred[:, 0] += (fields[0][idx] * w).sum(axis=1)
+            pred[:, 1] += (fields[1][idx] * w).sum(axis=1)
+            obs, found = _nearest_rule(mask, pred, across_y, max(2, int(win_mm * px)), run)
+            target = obs - aff[:, row]  # what the affine leaves along this axis
+            sel = found
+            g = np.zeros(grid.nodes)
+            for _ in range(3):  # fit, drop outliers, refit
+                if supported[a]:
+                    if sel.sum() < REG_WARP_MIN_POINTS:
+                        return None
+                    g = _smooth_field(grid, idx[sel], w[sel], target[sel]).ravel()
+                r = (g[idx] * w).sum(axis=1) - target
+                lim = max(defs.REG_OUTLIER_MM * px, 3.0 * 1.4826 * np.median(np.abs(r[sel])) if sel.any() else 0.0)
+                new_sel = found & (np.abs(r) <= lim)
+                if np.array_equal(new_sel, sel):
+                    break
+                sel = new_sel
+            fields[row] = g
+            res_ref[a], res_aff[a] = r[sel], target[sel]
+
+    def rms(r: np.ndarray) -> float:
+        return float(np.sqrt(np.mean(r ** 2)) / px) if len(r) else 0.0
+
+    kept = [False, False]
+    for a in (0, 1):
+        r_ref, r_aff = rms(res_ref[a]), rms(res_aff[a])
+        largest = float(np.abs(fields[a]).max() / px)
+        kept[a] = (supported[a] and r_ref <= REG_WARP_KEEP_RATIO * r_aff and r_aff - r_ref >= REG_WARP_KEEP_MIN_GAIN_MM
+                   and largest <= REG_WARP_MAX_MM)
+        if not kept[a]:
+            fields[a][:] = 0.0
+            res_ref[a] = res_aff[a]
+    if not any(kept):
+        return None
+    rr, ra = np.concatenate(res_ref), np.concatenate(res_aff)
+    share = len(rr) / max(1, len(every))
+    if share < q.found_share - REG_WARP_SHARE_SLACK:
+        return None
+    quality = RegistrationQuality(rms(rr), float(np.abs(rr).max() / px) if len(rr) else 0.0, share, int(len(rr)),
+                                  rms(ra), True)
+    return fields[0].reshape(grid.ny, grid.nx), fields[1].reshape(grid.ny, grid.nx), grid, quality
+
+
+@dataclass(frozen=True)
+class LocalWarp:
+    """The smooth part of a page's mapping: a displacement (px of the original scan) added to
+    the affine ``mm_to_px``, given at nodes every ``step_mm`` over the template from (0, 0),
+    bilinear between (``dx``, ``dy``: (ny, nx) arrays)."""
+
+    step_mm: float
+    dx: np.ndarray
+    dy: np.ndarray
+
+    def at(self, points_mm: np.ndarray) -> np.ndarray:
+        """(N, 2) displacements in px at (N, 2) template mm points."""
+        ny, nx = self.dx.shape
+        idx, w = _Grid(nx, ny, self.step_mm).weights(np.asarray(points_mm, np.float64).reshape(-1, 2))
+        return np.column_stack([(self.dx.ravel()[idx] * w).sum(axis=1), (self.dy.ravel()[idx] * w).sum(axis=1)])
+
+    def on_grid(self, xs_mm: np.ndarray, ys_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The displacement (px) at every (x, y) of a regular grid: (len(ys), len(xs)) arrays,
+        equal to ``at`` (bilinear interpolation is separable: along x, then along y)."""
+        ny, nx = self.dx.shape
+
+        def axis(v: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+            g = np.clip(np.asarray(v, np.float64) / self.step_mm, 0, n - 1)
+            i0 = np.minimum(g.astype(np.int64), n - 2)
+            return i0, g - i0
+
+        i0, fx = axis(xs_mm, nx)
+        j0, fy = axis(ys_mm, ny)
+        out = []
+        for f in (self.dx, self.dy):
+            rows = f[:, i0] * (1 - fx) + f[:, i0 + 1] * fx
+            out.append(rows[j0] * (1 - fy)[:, None] + rows[j0 + 1] * fy[:, None])
+        return out[0], out[1]
+
+
+# Resampling through a warped mapping: the source position of every template pixel is
+# computed exactly on a grid every this many pixels (1 mm at 200 dpi) and interpolated
+# bilinearly in between. The mapping is affine plus a field bilinear over 2 mm cells, so the
+# interpolation is exact for the affine and off by < 0.01 px for the field.
+_REMAP_STEP_PX = 8
+
+
+def _warped_maps(mm_to_px: np.ndarray, warp: LocalWarp, k: float, size: tuple[int, int]
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """cv2.remap maps: template pixel (x, y) (= mm (x, y) / k) → scan px, warp included."""
+    w, h = size
+    g = _REMAP_STEP_PX
+    gw, gh = (w + 2 * g) // g + 2, (h + 2 * g) // g + 2
+    # cv2.resize by g maps big pixel x' to grid (x' + 0.5) / g - 0.5: node i at x' = i g + (g-1)/2;
+    # the big image starts g pixels before the page, so its edge clamping stays off the page.
+    xs = (np.arange(gw) * g + (g - 1) / 2.0 - g) / k
+    ys = (np.arange(gh) * g + (g - 1) / 2.0 - g) / k
+    dx, dy = warp.on_grid(xs, ys)
+    maps = []
+    for row, d in ((0, dx), (1, dy)):
+        a, b, c = mm_to_px[row]
+        coarse = (a * xs[None, :] + b * ys[:, None] + c + d).astype(np.float32)
+        maps.append(cv2.resize(coarse, (gw * g, gh * g), interpolation=cv2.INTER_LINEAR)[g:g + h, g:g + w])
+    return maps[0], maps[1]
+
+
 # --- the stage ------------------------------------------------------------------------------
 
 @dataclass
 class RegisteredPage:
     """A page in template space: ``image`` is the scan resampled so that template mm map to
     pixels at ``dpi`` (x = mm × dpi / 25.4); ``mm_to_px`` maps template mm to pixels of the
-    original scan as ingested (for scoring against truth and for drawing overlays)."""
+    original scan as ingested (for scoring against truth and for drawing overlays). That is
+    the affine part; ``warp`` (when the paper was not flat) adds a smooth local displacement,
+    and ``to_px`` gives the full mapping the page was resampled through."""
 
     identified: IdentifiedPage
     template: FormTemplate
@@ -264,7 +524,14 @@ class RegisteredPage:
     quality: RegistrationQuality
     ok: bool
     reason: str | None = None
+    warp: LocalWarp | None = None
     _ink: np.ndarray | None = field(default=None, repr=False)
+
+    def to_px(self, points_mm: np.ndarray | list) -> np.ndarray:
+        """Template mm (N, 2) → px of the original scan (N, 2): the full mapping."""
+        p = np.asarray(points_mm, dtype=np.float64).reshape(-1, 2)
+        out = p @ self.mm_to_px[:, :2].T + self.mm_to_px[:, 2]
+        return out + self.warp.at(p) if self.warp is not None else out
 
     @property
     def px_per_mm(self) -> float:
@@ -300,7 +567,17 @@ class RegisteredPage:
         return self._ink
 
     def ink_crop(self, f: ExpandedField, pad_mm: float = 0.0) -> np.ndarray:
-        return self.ink[self._slice(f.box, pad_mm)]
+        """The filler's ink in one field: print removed and dust dropped in just this region
+        (with a margin, so specks are judged with their neighbourhood), not the whole page."""
+        if self._ink is not None:
+            return self._ink[self._slice(f.box, pad_mm)]
+        margin = defs.DESPECKLE_ISOLATION_MM + max(0.0, -pad_mm)
+        outer = self._slice(f.box, pad_mm + margin)
+        inner = self._slice(f.box, pad_mm)
+        mask = _print_mask(self.template, self.page_number, float(self.dpi), self.image.shape)
+        region = despeckle(np.where(mask[outer], 255, self.image[outer]).astype(np.uint8), self.dpi)
+        y0, x0 = inner[0].start - outer[0].start, inner[1].start - outer[1].start
+        return region[y0:y0 + (inner[0].stop - inner[0].start), x0:x0 + (inner[1].stop - inner[1].start)]
 
 
 @lru_cache(maxsize=32)
@@ -365,30 +642,56 @@ def _best_fit(masks: _Masks, rules: tuple[Rule, ...], page_mm: tuple[float, floa
     return best
 
 
-def fit(op: OrientedPage, template: FormTemplate, page: int) -> tuple[np.ndarray, RegistrationQuality]:
-    """mm → oriented-image px affine for one template page, and its quality."""
-    return _best_fit(_rule_masks(op.image, op.dpi), template_rules(template, page), template.page_size_of(page))
+def fit(op: OrientedPage, template: FormTemplate, page: int, refine: bool = True
+        ) -> tuple[np.ndarray, RegistrationQuality, LocalWarp | None]:
+    """mm → oriented-image px affine for one template page, the local displacement field on
+    top of it (oriented-image px; None when the page is flat or the rules cannot support
+    one, or ``refine`` is off), and the quality of the whole mapping."""
+    masks = _rule_masks(op.image, op.dpi)
+    rules = template_rules(template, page)
+    page_mm = template.page_size_of(page)
+    m, q = _best_fit(masks, rules, page_mm)
+    if not refine:
+        return m, q, None
+    refined = _refine(masks, rules, page_mm, m, q)
+    if refined is None:
+        return m, q, None
+    dx, dy, grid, q_ref = refined
+    return m, q_ref, LocalWarp(grid.step, dx, dy)
 
 
-def register(ip: IdentifiedPage, registry: TemplateRegistry) -> RegisteredPage | None:
-    """Register an identified form page; None for pages that are not forms."""
+def register(ip: IdentifiedPage, registry: TemplateRegistry, refine: bool = True) -> RegisteredPage | None:
+    """Register an identified form page; None for pages that are not forms. ``refine=False``
+    keeps the mapping affine (for comparisons)."""
     ident = ip.ident
     if ident.kind != "form" or ip.oriented is None:
         return None
     t = registry.get(ident.form, ident.version)
     op = ip.oriented
-    m_oriented, q = fit(op, t, ident.page_number)
+    m_oriented, q, warp_oriented = fit(op, t, ident.page_number, refine)
     ok, reason = q.ok()
     # template mm → original scan px: undo the orientation step
-    mm_to_px = compose(invert(op.to_oriented), m_oriented)
+    back = invert(op.to_oriented)
+    mm_to_px = compose(back, m_oriented)
+    warp = None
+    if warp_oriented is not None:  # displacements turn with the orientation's linear part
+        r = back[:, :2]
+        warp = LocalWarp(warp_oriented.step_mm,
+                         r[0, 0] * warp_oriented.dx + r[0, 1] * warp_oriented.dy,
+                         r[1, 0] * warp_oriented.dx + r[1, 1] * warp_oriented.dy)
     # resample the original scan once, straight into template space
     k = op.dpi / defs.MM_PER_INCH
-    px_to_mm = np.array([[1 / k, 0, 0], [0, 1 / k, 0]], np.float64)
-    tpx_to_scan = compose(mm_to_px, px_to_mm)
     w, h = page_size_px(t, ident.page_number, op.dpi)
-    image = cv2.warpAffine(op.page.image, tpx_to_scan, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                           borderMode=cv2.BORDER_CONSTANT, borderValue=255)
-    return RegisteredPage(ip, t, ident.page_number, image, op.dpi, mm_to_px, q, ok, reason)
+    if warp is None:
+        px_to_mm = np.array([[1 / k, 0, 0], [0, 1 / k, 0]], np.float64)
+        tpx_to_scan = compose(mm_to_px, px_to_mm)
+        image = cv2.warpAffine(op.page.image, tpx_to_scan, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=255)
+    else:
+        map_x, map_y = _warped_maps(mm_to_px, warp, k, (w, h))
+        image = cv2.remap(op.page.image, map_x, map_y, cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=255)
+    return RegisteredPage(ip, t, ident.page_number, image, op.dpi, mm_to_px, q, ok, reason, warp)
 
 
 def match_layout(op: OrientedPage, registry: TemplateRegistry) -> tuple[FormTemplate, int] | None:

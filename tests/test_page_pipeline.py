@@ -137,7 +137,7 @@ def _registration_errors(registry, clean_of, seeds):
             r = process_page(_page(s), registry)
             assert r.ident.key == f"{t.key}/{n}", (t.key, n, r.ident)
             assert r.registered.ok, r.registered.reason
-            errs.append(field_errors_mm(r.registered, np.asarray(s.mm_to_px)))
+            errs.append(field_errors_mm(r.registered, s))
             d = (np.degrees(np.arctan2(r.registered.mm_to_px[1, 0], r.registered.mm_to_px[0, 0])) - _truth_skew(s))
             skews.append(abs((d + 180) % 360 - 180))
     return np.concatenate(errs), np.array(skews)

@@ -164,7 +164,10 @@ def _write_batch(out, name, docs, registry, rng, opts, digits) -> BatchSummary:
                 "kind": "form", "form": t.form, "version": t.version, "page": p.number,
                 "skanningsid": p.skanningsid, "document": d.doc_id, "blank_source": source,
                 "orientation": s.orientation, "skew_deg": round(s.skew_deg, 4),
-                "scale": profile.scale, "mm_to_px": s.mm_to_px, "written": filled.written,
+                "scale": profile.scale, "mm_to_px": s.mm_to_px,
+                # paper not flat: the displacement on top of mm_to_px (scan.map_mm_to_px)
+                "warp": scan.warp_to_json(s.warp),
+                "written": filled.written,
             })
         truth_docs.append({**d.model_dump(mode="json"), "pages": page_indexes})
         if rng.random() < BLANK_PAGE_RATE / max(1, len(docs)):

@@ -7,6 +7,16 @@ dark scanner borders, and either JPEG artefacts (greyscale) or a hard 1-bit thre
 (bitonal). The exact geometry applied is returned as an affine map from template millimetres
 to output pixels, so registration can be scored against it.
 
+A sheet that is not flat (folded for the envelope, bulging, curled along an edge) adds a
+smooth local displacement on top of the affine: ``ScanProfile.warp``, a few analytic
+components (``Fold``, ``Bulge``, ``Curl``) of at most ~1 mm together. It is defined on the
+paper, in template millimetres, in the direction the renderer needs it: the output pixel
+``q`` shows the template point ``p = u - e(u)`` where ``u`` = ``mm_to_px``⁻¹(q) is where
+``q`` would sit on a flat sheet and ``e`` the sum of the components. The exact forward map
+(template mm → output px) solves ``u = p + e(u)`` by fixed-point iteration (the field's
+gradient is far below 1, so it converges to machine precision in a few steps); use
+``ScanResult.to_px`` or, from a truth file, ``map_mm_to_px(mm_to_px, warp, points)``.
+
 Conventions
 - Template millimetres: x right, y down, origin at the paper's top-left corner.
 - Pixel coordinates follow OpenCV: the centre of pixel (col, row) is at (col, row), so the
@@ -24,7 +34,8 @@ output exactly.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Union
 
 import cv2
 import numpy as np
@@ -78,6 +89,31 @@ TEXTURE_AMPLITUDE_RANGE = (0.0, 2.5)  # slow paper brightness variation, grey le
 BITONAL_THRESHOLD_DEFAULT = 160
 BITONAL_THRESHOLD_RANGE = (145, 175)
 
+# Paper that is not flat: share of random profiles with a warp, and its size. A sheet folded
+# for a C5/C6 envelope and flattened again, or bulging on a flatbed, shifts print locally by
+# a few tenths of a millimetre up to about one (measured on office scans of folded letters:
+# 0.3 .. 1.2 mm against the flat neighbourhood).
+WARP_SHARE = 0.15
+WARP_MAX_MM = 1.0  # largest displacement of a random warp anywhere on the page
+WARP_LIMIT_MM = 3.0  # hard limit of a profile's warp (checked on construction)
+WARP_MAX_GRADIENT = 0.5  # mm per mm; keeps the field invertible (u = p + e(u) contracts)
+WARP_CHECK_STEP_MM = 2.5  # grid on which a warp's size and gradient are checked
+WARP_FOLD_WIDTH_MM = (2.0, 6.0)  # width of a flattened fold's transition
+WARP_FOLD_STEP_MM = (0.2, 0.7)  # offset of the far side across the fold ...
+WARP_FOLD_SHEAR_MM = 0.3  # ... and along it (at most)
+WARP_FOLD_TILT = 0.003  # far side turned by up to 3 mrad (0.6 mm over the width of A4)
+WARP_FOLD_ANGLE_DEG = 2.0  # a hand fold is not quite square to the sheet
+WARP_FOLD_LINES_MM = (99.0, 148.5, 198.0)  # A4 folded in three (DL/C5-6) or in half
+WARP_FOLD_JITTER_MM = 8.0
+WARP_BULGE_RADIUS_MM = (25.0, 70.0)
+WARP_BULGE_AMP_MM = (0.3, 1.0)
+WARP_CURL_LENGTH_MM = (10.0, 35.0)  # how far in from the edge the curl reaches (e-folding)
+WARP_CURL_AMP_MM = (0.3, 1.0)
+WARP_CURL_SLOPE = 0.004  # amplitude change along the edge, mm per mm (a corner curls more)
+WARP_FIXED_POINT_ITERATIONS = 30  # forward map: |∇e| <= 0.5 gives 2^-30 of the start error
+WARP_RENDER_STEP_PX = 6  # the renderer evaluates the warp on this grid, bilinear between:
+# the interpolation error is step² / 8 × |e''| <= (0.5 mm)² / 8 × 0.06 / mm < 0.002 mm
+
 # --- Rendering constants --------------------------------------------------------------------
 SCANNER_BACKGROUND_GREY = 28  # black scanner lid / feeder background seen past the paper
 TEXTURE_CELL_MM = 8.0  # correlation length of the paper brightness variation
@@ -89,6 +125,186 @@ TWO_BYTE_SUM_SIGMA = math.sqrt(2 * (256**2 - 1) / 12)  # std of the sum of two u
 def _check_range(name: str, value: float, lo: float, hi: float) -> None:
     if not (lo <= value <= hi):
         raise ValueError(f"ScanProfile.{name}={value} outside [{lo}, {hi}]")
+
+
+# --- Paper that is not flat ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Fold:
+    """A fold flattened again: across a line through (x_mm, y_mm) at ``angle_deg`` (0 = along
+    x), the far side (positive normal, i.e. below a horizontal fold) sits offset by ``step_mm``
+    (across, along the line) plus ``tilt`` mm across per mm along the line from that point;
+    the change is a smooth tanh of half-width ``width_mm``."""
+
+    x_mm: float
+    y_mm: float
+    angle_deg: float
+    width_mm: float
+    step_mm: tuple[float, float]
+    tilt: float = 0.0
+
+    def displacement(self, ux: np.ndarray, uy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        a = math.radians(self.angle_deg)
+        tx, ty = math.cos(a), math.sin(a)
+        nx, ny = -ty, tx
+        dx, dy = ux - self.x_mm, uy - self.y_mm
+        s = dx * nx + dy * ny
+        t = dx * tx + dy * ty
+        side = 0.5 * (1.0 + np.tanh(s / self.width_mm))
+        across = side * (self.step_mm[0] + self.tilt * t)
+        along = side * self.step_mm[1]
+        return across * nx + along * tx, across * ny + along * ty
+
+    def scaled(self, k: float) -> "Fold":
+        return Fold(self.x_mm, self.y_mm, self.angle_deg, self.width_mm,
+                    (self.step_mm[0] * k, self.step_mm[1] * k), self.tilt * k)
+
+
+@dataclass(frozen=True)
+class Bulge:
+    """A raised patch (a sheet lying on something, a wave of damp paper): radial displacement
+    ``amp_mm`` × (r / R) × exp((1 - r²/R²) / 2), largest (``amp_mm``) at r = R."""
+
+    x_mm: float
+    y_mm: float
+    radius_mm: float
+    amp_mm: float
+
+    def displacement(self, ux: np.ndarray, uy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        dx, dy = (ux - self.x_mm) / self.radius_mm, (uy - self.y_mm) / self.radius_mm
+        g = self.amp_mm * np.exp(0.5 * (1.0 - (dx * dx + dy * dy)))
+        return g * dx, g * dy
+
+    def scaled(self, k: float) -> "Bulge":
+        return Bulge(self.x_mm, self.y_mm, self.radius_mm, self.amp_mm * k)
+
+
+@dataclass(frozen=True)
+class Curl:
+    """An edge lifting off the glass: print near ``edge`` ("left", "top", "right", "bottom",
+    at ``edge_mm``) moves across the edge by amp × exp(-distance / length_mm), the amplitude
+    changing linearly along the edge (``slope`` mm per mm from ``centre_mm``)."""
+
+    edge: str
+    edge_mm: float
+    length_mm: float
+    amp_mm: float
+    slope: float = 0.0
+    centre_mm: float = 0.0
+
+    def displacement(self, ux: np.ndarray, uy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        vertical = self.edge in ("left", "right")
+        across, along = (ux, uy) if vertical else (uy, ux)
+        dist = np.abs(across - self.edge_mm)
+        m = (self.amp_mm + self.slope * (along - self.centre_mm)) * np.exp(-dist / self.length_mm)
+        zero = np.zeros_like(m)
+        return (m, zero) if vertical else (zero, m)
+
+    def scaled(self, k: float) -> "Curl":
+        return Curl(self.edge, self.edge_mm, self.length_mm, self.amp_mm * k, self.slope * k, self.centre_mm)
+
+
+WarpComponent = Union[Fold, Bulge, Curl]
+_WARP_KINDS = {"fold": Fold, "bulge": Bulge, "curl": Curl}
+
+
+def warp_displacement_mm(warp, ux, uy) -> tuple[np.ndarray, np.ndarray]:
+    """e(u): the summed displacement (mm) of the warp components at flat-paper points u."""
+    ux, uy = np.asarray(ux, np.float64), np.asarray(uy, np.float64)
+    ex, ey = np.zeros_like(ux), np.zeros_like(uy)
+    for c in warp:
+        dx, dy = c.displacement(ux, uy)
+        ex = ex + dx
+        ey = ey + dy
+    return ex, ey
+
+
+def warp_to_json(warp) -> list[dict]:
+    """The warp as plain data for a truth file (``warp_from_json`` reads it back)."""
+    out = []
+    for c in warp:
+        kind = next(k for k, v in _WARP_KINDS.items() if isinstance(c, v))
+        out.append({"kind": kind, **{k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(c).items()}})
+    return out
+
+
+def warp_from_json(data) -> tuple:
+    if not data:
+        return ()
+    out = []
+    for d in data:
+        d = dict(d)
+        cls = _WARP_KINDS[d.pop("kind")]
+        if "step_mm" in d:
+            d["step_mm"] = tuple(d["step_mm"])
+        out.append(cls(**d))
+    return tuple(out)
+
+
+def map_mm_to_px(mm_to_px, warp, points_mm) -> np.ndarray:
+    """Template mm (N, 2) → output px (N, 2), exactly, through the warp and the affine.
+
+    ``warp`` is a tuple of components or its JSON form (a truth file's ``"warp"``); empty or
+    None means a flat sheet (the affine alone)."""
+    p = np.asarray(points_mm, dtype=np.float64).reshape(-1, 2)
+    m = np.asarray(mm_to_px, dtype=np.float64)
+    if warp and isinstance(warp[0], dict):
+        warp = warp_from_json(warp)
+    u = p
+    if warp:
+        u = p.copy()
+        for _ in range(WARP_FIXED_POINT_ITERATIONS):  # u = p + e(u)
+            ex, ey = warp_displacement_mm(warp, u[:, 0], u[:, 1])
+            u_new = p + np.column_stack([ex, ey])
+            done = np.max(np.abs(u_new - u)) < 1e-12 if len(u) else True
+            u = u_new
+            if done:
+                break
+    return u @ m[:, :2].T + m[:, 2]
+
+
+def _warp_extent(warp, paper_mm: tuple[float, float]) -> tuple[float, float]:
+    """Largest displacement (mm) and largest gradient (mm/mm) of a warp on the paper."""
+    xs = np.arange(0.0, paper_mm[0] + 1e-9, WARP_CHECK_STEP_MM)
+    ys = np.arange(0.0, paper_mm[1] + 1e-9, WARP_CHECK_STEP_MM)
+    gx, gy = np.meshgrid(xs, ys)
+    ex, ey = warp_displacement_mm(warp, gx, gy)
+    amp = float(np.hypot(ex, ey).max())
+    grads = [np.abs(np.diff(f, axis=a)).max() / WARP_CHECK_STEP_MM for f in (ex, ey) for a in (0, 1)]
+    return amp, float(max(grads))
+
+
+def random_warp(rng: np.random.Generator, paper_mm: tuple[float, float] = PAPER_SIZES_MM["A4"]) -> tuple:
+    """One or two components of a plausible non-flat sheet, scaled to at most WARP_MAX_MM."""
+    w, h = paper_mm
+    sign = lambda: float(rng.choice([-1.0, 1.0]))  # noqa: E731
+    comps: list = []
+    kinds = rng.choice(["fold", "bulge", "curl"], size=int(rng.integers(1, 3)), replace=False)
+    for kind in kinds:
+        if kind == "fold":
+            horizontal = rng.random() < 0.8  # letters are folded across their height
+            line = float(rng.choice(WARP_FOLD_LINES_MM)) + float(rng.uniform(-WARP_FOLD_JITTER_MM, WARP_FOLD_JITTER_MM))
+            angle = float(rng.uniform(-WARP_FOLD_ANGLE_DEG, WARP_FOLD_ANGLE_DEG)) + (0.0 if horizontal else 90.0)
+            x, y = (w / 2, line) if horizontal else (line * w / h, h / 2)
+            comps.append(Fold(x, y, angle, float(rng.uniform(*WARP_FOLD_WIDTH_MM)),
+                              (sign() * float(rng.uniform(*WARP_FOLD_STEP_MM)),
+                               float(rng.uniform(-WARP_FOLD_SHEAR_MM, WARP_FOLD_SHEAR_MM))),
+                              float(rng.uniform(-WARP_FOLD_TILT, WARP_FOLD_TILT))))
+        elif kind == "bulge":
+            comps.append(Bulge(float(rng.uniform(0.15 * w, 0.85 * w)), float(rng.uniform(0.15 * h, 0.85 * h)),
+                               float(rng.uniform(*WARP_BULGE_RADIUS_MM)), sign() * float(rng.uniform(*WARP_BULGE_AMP_MM))))
+        else:
+            edge = str(rng.choice(["left", "top", "right", "bottom"]))
+            pos = {"left": 0.0, "top": 0.0, "right": w, "bottom": h}[edge]
+            inward = 1.0 if edge in ("left", "top") else -1.0  # a lifted edge looks shorter
+            centre = (h if edge in ("left", "right") else w) / 2
+            comps.append(Curl(edge, pos, float(rng.uniform(*WARP_CURL_LENGTH_MM)),
+                              inward * float(rng.uniform(*WARP_CURL_AMP_MM)),
+                              float(rng.uniform(-WARP_CURL_SLOPE, WARP_CURL_SLOPE)), centre))
+    amp, _ = _warp_extent(comps, paper_mm)
+    if amp > WARP_MAX_MM:
+        comps = [c.scaled(WARP_MAX_MM / amp) for c in comps]
+    return tuple(comps)
 
 
 @dataclass(frozen=True)
@@ -110,6 +326,7 @@ class ScanProfile:
     noise_sigma: float = 0.0  # per-pixel Gaussian sensor noise, grey levels
     texture_amplitude: float = 0.0  # slow paper brightness variation, grey levels
     bitonal_threshold: int = BITONAL_THRESHOLD_DEFAULT  # grey < threshold -> black
+    warp: tuple = ()  # Fold / Bulge / Curl components: the sheet not flat; () = flat
 
     def __post_init__(self) -> None:
         if self.dpi not in SUPPORTED_DPI:
@@ -133,6 +350,14 @@ class ScanProfile:
         _check_range("noise_sigma", self.noise_sigma, 0.0, 30.0)
         _check_range("texture_amplitude", self.texture_amplitude, 0.0, 30.0)
         _check_range("bitonal_threshold", self.bitonal_threshold, 1, 254)
+        if self.warp:
+            if not all(isinstance(c, (Fold, Bulge, Curl)) for c in self.warp):
+                raise ValueError("ScanProfile.warp holds Fold, Bulge and Curl components only")
+            if any(isinstance(c, Fold) and c.width_mm < WARP_FOLD_WIDTH_MM[0] for c in self.warp):
+                raise ValueError(f"ScanProfile.warp: a fold is at least {WARP_FOLD_WIDTH_MM[0]} mm wide")
+            amp, grad = _warp_extent(self.warp, PAPER_SIZES_MM["A4"])
+            _check_range("warp (largest displacement, mm)", amp, 0.0, WARP_LIMIT_MM)
+            _check_range("warp (largest gradient)", grad, 0.0, WARP_MAX_GRADIENT)
 
     @classmethod
     def random(
@@ -182,6 +407,7 @@ class ScanProfile:
             bitonal_threshold=int(rng.integers(BITONAL_THRESHOLD_RANGE[0], BITONAL_THRESHOLD_RANGE[1] + 1))
             if bitonal
             else BITONAL_THRESHOLD_DEFAULT,
+            warp=random_warp(rng) if rng.random() < WARP_SHARE else (),
         )
 
 
@@ -193,17 +419,20 @@ class ScanResult:
     dpi: int
     bitonal: bool
     profile: ScanProfile
-    mm_to_px: list[list[float]]  # 2x3 affine: template mm -> output pixel (OpenCV centres)
+    mm_to_px: list[list[float]]  # 2x3 affine: template mm -> output pixel (OpenCV centres); the warp comes on top
     orientation: int  # 0 or 180
     skew_deg: float  # counter-clockwise positive, excluding the 180 of an upside-down feed
     paper_mm: tuple[float, float]  # nominal paper (width, height) the image covers
     jpeg_bytes: bytes | None = None  # the JPEG the scanner wrote; image is its decode
 
+    @property
+    def warp(self) -> tuple:
+        return self.profile.warp
+
     def to_px(self, points_mm: np.ndarray | list) -> np.ndarray:
-        """Map (N, 2) template mm points to (N, 2) output pixel coordinates."""
-        p = np.asarray(points_mm, dtype=np.float64).reshape(-1, 2)
-        m = np.asarray(self.mm_to_px, dtype=np.float64)
-        return p @ m[:, :2].T + m[:, 2]
+        """Map (N, 2) template mm points to (N, 2) output pixel coordinates, exactly: the
+        warp (if any), then the affine ``mm_to_px``."""
+        return map_mm_to_px(self.mm_to_px, self.profile.warp, points_mm)
 
 
 def _nominal_paper_mm(width_mm: float, height_mm: float) -> tuple[float, float]:
@@ -232,6 +461,33 @@ def _draw_specks(img: np.ndarray, count: int, value: float, radius_max: int, rng
             img[y, x] = value
         else:
             cv2.circle(img, (x, y), r, float(value), thickness=-1, lineType=cv2.LINE_8)
+
+
+def _remap_warped(src: np.ndarray, mm_to_px: np.ndarray, mm_to_src: np.ndarray, warp,
+                  size: tuple[int, int]) -> np.ndarray:
+    """Resample ``src`` so that output pixel q shows template point u - e(u), u = mm_to_px⁻¹ q.
+
+    The source coordinates are computed on a grid every WARP_RENDER_STEP_PX output pixels
+    and interpolated bilinearly by cv2.resize (an integer factor, so that its samples sit
+    exactly on the grid; a margin of one step keeps its edge clamping off the page)."""
+    w_out, h_out = size
+    g = WARP_RENDER_STEP_PX
+    gw, gh = (w_out + 2 * g) // g + 2, (h_out + 2 * g) // g + 2
+    # cv2.resize by g maps big pixel x' to grid (x' + 0.5) / g - 0.5: node k at x' = k g + (g-1)/2
+    xs = np.arange(gw) * g + (g - 1) / 2.0 - g
+    ys = np.arange(gh) * g + (g - 1) / 2.0 - g
+    qx, qy = np.meshgrid(xs, ys)
+    inv = np.linalg.inv(mm_to_px)
+    ux = inv[0, 0] * qx + inv[0, 1] * qy + inv[0, 2]
+    uy = inv[1, 0] * qx + inv[1, 1] * qy + inv[1, 2]
+    ex, ey = warp_displacement_mm(warp, ux, uy)
+    px, py = ux - ex, uy - ey
+    maps = []
+    for r in (0, 1):
+        coarse = (mm_to_src[r, 0] * px + mm_to_src[r, 1] * py + mm_to_src[r, 2]).astype(np.float32)
+        big = cv2.resize(coarse, (gw * g, gh * g), interpolation=cv2.INTER_LINEAR)
+        maps.append(big[g : g + h_out, g : g + w_out])
+    return cv2.remap(src, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=255)
 
 
 def simulate_scan(
@@ -281,14 +537,17 @@ def simulate_scan(
     mm_to_px = distort @ _affine3(mm_to_ideal)
     src_to_px = mm_to_px @ _affine3(src_to_mm)
 
-    img = cv2.warpAffine(
-        src,
-        src_to_px[:2],
-        (w_out, h_out),
-        flags=cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_CONSTANT,
-        borderValue=255,
-    )
+    if profile.warp:
+        img = _remap_warped(src, mm_to_px, np.linalg.inv(_affine3(src_to_mm)), profile.warp, (w_out, h_out))
+    else:
+        img = cv2.warpAffine(
+            src,
+            src_to_px[:2],
+            (w_out, h_out),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=255,
+        )
 
     # Dark scanner background where the scan area runs past the paper.
     left, top, right, bottom = (int(round(b * s_out)) for b in profile.border_mm)
@@ -384,6 +643,13 @@ def scan_matrix_error_px(result: ScanResult, estimated_mm_to_px: np.ndarray, poi
 __all__ = [
     "ScanProfile",
     "ScanResult",
+    "Fold",
+    "Bulge",
+    "Curl",
+    "map_mm_to_px",
+    "random_warp",
+    "warp_from_json",
+    "warp_to_json",
     "simulate_scan",
     "scan_matrix_error_px",
     "SUPPORTED_DPI",

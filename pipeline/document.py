@@ -48,7 +48,8 @@ def process_document(doc: Document[PageResult], threads: int = 1) -> DocumentRes
         rp = doc.pages[n].registered
         if rp is None or not rp.ok:
             continue
-        for r in read_page(rp, month=_month(readings), threads=threads):
+        readings.update(doc.pages[n].readings)  # read with the page (identity fields)
+        for r in read_page(rp, month=_month(readings), threads=threads, skip=set(readings)):
             readings[r.field_id] = r
     result = DocumentResult(doc.index, doc.form, doc.version, dict(doc.pages), len(doc.attachments),
                             list(doc.problems), readings, {"read": (time.perf_counter() - t0) * 1e3})

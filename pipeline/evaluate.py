@@ -81,7 +81,7 @@ def score_batch(truth_path: Path, registry: TemplateRegistry) -> PageScores:
             r = process_page(page, registry)
             t = truth["pages"][i]
             results.append(r)
-            docs += splitter.add(i, r.ident)
+            docs += splitter.add(i, r.ident, r.identity)
             for k, v in r.timings_ms.items():
                 sc.ms.setdefault(k, []).append(v)
             sc.pages += 1

@@ -192,6 +192,9 @@ class Group(_Strict):
     name_en: str | None = None
 
 
+IdentityKey = Literal["year_month", "person_personnummer", "assistent_personnummer"]
+
+
 class Page(_Strict):
     number: int
     skanningsid: Annotated[str, PField(pattern=r"^\d{8}$")]
@@ -200,6 +203,10 @@ class Page(_Strict):
     size: Point | None = None  # mm; default: the form's page size
     skanningsid_box: Box  # where the vertical skanningsID is printed (reads bottom to top)
     footer_box: Box  # where the vertical footer is printed (reads bottom to top)
+    # The fields that say which document this page belongs to (the running header of later
+    # pages, the corresponding fields of page 1): pages whose identities differ are not
+    # grouped into one document.
+    identity: dict[IdentityKey, str] = {}
     drawing: list[Draw] = []
     fields: list[Field] = []
     tables: list[Table] = []
@@ -365,6 +372,11 @@ def _cross_checks(t: FormTemplate) -> list[str]:
             continue
         if not target.startswith("@row") and target not in t.fields_by_id:
             problems.append(f"{owner}: condition {c!r} names no field of this form")
+    for p in t.pages:
+        for key, fid in p.identity.items():
+            f = t.fields_by_id.get(fid)
+            if f is None or f.page != p.number:
+                problems.append(f"page {p.number}: identity {key} names {fid!r}, not a field of this page")
     ids = {p.skanningsid for p in t.pages}
     if len(ids) != len(t.pages):
         problems.append("pages: skanningsid repeated")

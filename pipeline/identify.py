@@ -21,7 +21,7 @@ import numpy as np
 from pipeline import defs, ocr
 from pipeline.forms import FormTemplate, TemplateRegistry
 from pipeline.ingest import PageImage
-from pipeline.orient import OrientedPage, dark_mask, estimate_skew, orient, rotation_candidates
+from pipeline.orient import OrientedPage, dark_mask, orient, rotation_candidates
 
 PageKind = Literal["form", "blank", "other", "unreadable"]
 

@@ -29,6 +29,8 @@ class PageResult:
     rotation: int = 0  # clockwise quarter turns applied to make the page upright
     skew_deg: float = 0.0  # skew measured on the page (clockwise positive)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    readings: dict = field(default_factory=dict)  # field id → Reading, read with the page
+    identity: dict[str, str] = field(default_factory=dict)  # confidently read identity fields
 
     @property
     def ok(self) -> bool:
@@ -51,8 +53,25 @@ def process_page(page: ingest.PageImage, registry: TemplateRegistry, ingest_ms: 
     t2 = time.perf_counter()
     rotation = ip.oriented.rotation if ip.oriented is not None else 0
     skew = rp.skew_deg if rp is not None else (ip.oriented.skew_deg if ip.oriented is not None else 0.0)
+    readings, identity = read_identity(rp) if rp is not None and rp.ok else ({}, {})
+    t3 = time.perf_counter()
     return PageResult(page.source, page.index, ip.ident, rp, rotation, skew,
-                      {"ingest": ingest_ms, "identify": (t1 - t0) * 1e3, "register": (t2 - t1) * 1e3})
+                      {"ingest": ingest_ms, "identify": (t1 - t0) * 1e3, "register": (t2 - t1) * 1e3,
+                       "identity": (t3 - t2) * 1e3}, readings, identity)
+
+
+def read_identity(rp: RegisteredPage) -> tuple[dict, dict[str, str]]:
+    """Read the page's identity fields (month, personnummer); keep the confident values."""
+    from pipeline.read.fields import read_field
+
+    fields = rp.template.fields_by_id
+    readings, identity = {}, {}
+    for key, fid in rp.template.page(rp.page_number).identity.items():
+        r = read_field(rp, fields[fid])
+        readings[fid] = r
+        if r.status == "ok" and isinstance(r.value, str):
+            identity[key] = r.value
+    return readings, identity
 
 
 def page_counts(registry: TemplateRegistry) -> dict[str, int]:
@@ -71,7 +90,7 @@ def process_file(path: str | Path, registry: TemplateRegistry) -> Iterator[Docum
         except StopIteration:
             break
         result = process_page(page, registry, (time.perf_counter() - t0) * 1e3)
-        yield from splitter.add(result, result.ident)
+        yield from splitter.add(result, result.ident, result.identity)
     yield from splitter.finish()
 
 

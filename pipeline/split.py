@@ -7,8 +7,9 @@ Pages of no form (blank pages, letters, attachments) and pages that could not be
 kept with the document they follow (or, at the start of a batch, the one they precede),
 never dropped. Missing, duplicated and out-of-order pages are reported on the document.
 
-The running headers of later pages (month, personnummer) are read by the field readers;
-once read, they confirm or correct this grouping (see the records stage).
+The running headers of later pages (month, personnummer: each page's ``identity`` fields in
+its template) are read with the page: a page whose header contradicts the document so far
+starts a new document (two assistants' reports fed one after the other, one missing a page).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Document(Generic[P]):
     order: list[int] = field(default_factory=list)  # batch indexes of the form pages, as fed
     attachments: list[P] = field(default_factory=list)  # blank / other / unreadable pages
     problems: list[Problem] = field(default_factory=list)
+    identity: dict[str, str] = field(default_factory=dict)  # month, personnummer read so far
 
     @property
     def key(self) -> str:
@@ -71,8 +73,12 @@ class Splitter(Generic[P]):
                     doc.problems.append(Problem("missing_page", n, f"Sidan {n} saknas.", f"Page {n} is missing."))
         return doc
 
-    def add(self, page: P, ident: Identification) -> list[Document[P]]:
+    def add(self, page: P, ident: Identification, identity: dict[str, str] | None = None) -> list[Document[P]]:
+        """Feed the next page; ``identity`` holds what its identity fields were confidently
+        read as (month, personnummer): a page whose identity contradicts the current
+        document's starts a new document, even when its page number is still missing."""
         i, self.position = self.position, self.position + 1
+        identity = identity or {}
         if ident.kind != "form":
             if self.cur is not None:
                 self._attach(self.cur, page, ident)
@@ -82,8 +88,9 @@ class Splitter(Generic[P]):
         done: list[Document[P]] = []
         cur, n = self.cur, ident.page_number
         same = cur is not None and cur.form == ident.form and cur.version == ident.version
-        if not same or n in cur.pages:
-            if same and n in cur.pages and n != 1 and len(cur.pages) < self.page_counts.get(cur.key, 0):
+        clash = same and any(cur.identity.get(k, v) != v for k, v in identity.items())
+        if not same or n in cur.pages or clash:
+            if same and not clash and n in cur.pages and n != 1 and len(cur.pages) < self.page_counts.get(cur.key, 0):
                 # the same page again while the document still lacks others: a duplicate
                 cur.problems.append(Problem("duplicate_page", n, f"Sidan {n} finns två gånger.",
                                             f"Page {n} appears twice."))
@@ -101,6 +108,8 @@ class Splitter(Generic[P]):
                                         "The pages arrived out of order."))
         cur.pages[n] = page
         cur.order.append(i)
+        for k, v in identity.items():
+            cur.identity.setdefault(k, v)
         self.last_number = n
         return done
 
@@ -118,11 +127,12 @@ class Splitter(Generic[P]):
         return done
 
 
-def split(pages: Sequence[P], idents: Sequence[Identification], page_counts: dict[str, int]) -> list[Document[P]]:
+def split(pages: Sequence[P], idents: Sequence[Identification], page_counts: dict[str, int],
+          identities: Sequence[dict[str, str]] | None = None) -> list[Document[P]]:
     """Group a whole batch's pages (in feed order) into documents; ``page_counts`` gives the
     number of pages of each layout (``"3059/016F003" → 3``) for the missing-page check."""
     s: Splitter[P] = Splitter(page_counts)
     docs: list[Document[P]] = []
-    for page, ident in zip(pages, idents):
-        docs += s.add(page, ident)
+    for i, (page, ident) in enumerate(zip(pages, idents)):
+        docs += s.add(page, ident, identities[i] if identities else None)
     return docs + s.finish()

@@ -1,14 +1,13 @@
 """The filler: what a person or a computer writes into a form page (pipeline/synth/fill.py).
 
 Most tests use a small template defined here, with every field kind and frame, so that they
-do not depend on the real templates' geometry; the speed test uses the real 3059 page 2.
+do not depend on the real templates' geometry; the full-page test uses the real 3059 page 2.
 """
 
 from __future__ import annotations
 
 import re
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -333,7 +332,7 @@ def test_typed_fields_read_back_with_tesseract(monkeypatch):
     assert right / total >= 0.95, f"{right}/{total} read back; wrong: {wrong}"
 
 
-# --- determinism, digits, compose, speed ------------------------------------------------------
+# --- determinism, digits, compose, a full page ----------------------------------------------------
 
 def test_same_seed_same_page():
     def run(seed):
@@ -398,7 +397,7 @@ def test_compose_darkens():
         compose(paper, np.full((30, 30), 255, np.uint8))
 
 
-def test_fill_3059_page_2_quickly(registry):
+def test_fill_3059_page_2(registry):
     try:
         t = registry.get("3059", "016F003")
     except Exception as e:  # noqa: BLE001 - the template is written elsewhere
@@ -412,10 +411,5 @@ def test_fill_3059_page_2_quickly(registry):
         values[f"rows.{r}.tom"] = "16.30"
         values[f"rows.{r}.aktiv"] = True
     w = Writer.random(rng, "hand")
-    fill_page(t, 2, values, w, rng, DPI)  # warm the glyph caches
-    t0 = time.perf_counter()
     res = fill_page(t, 2, values, w, rng, DPI)
-    elapsed = time.perf_counter() - t0
-    assert len(res.written) == 123
-    # the budget is 1 s on the 2-core machine; 3 s leaves room for a loaded CI run
-    assert elapsed < 3.0, f"filling 3059 page 2 took {elapsed:.2f} s"
+    assert len(res.written) == 123  # speed is measured by the benchmark, not here

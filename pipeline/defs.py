@@ -169,3 +169,165 @@ TYPED_WEIGHT = 1.0
 # 0.2 % of cases (docs/benchmarks.md); until calibrated, a cautious default.
 ACCEPT_CONFIDENCE_DEFAULT = 0.9
 ACCEPT_CONFIDENCE: dict[str, float] = {}
+
+# --- checkboxes (pipeline/read/marks.py) ----------------------------------------------
+# Grey level below which a pixel of the ink image is ink. Scanned paper reads 228–252 with
+# up to ±10 of sensor noise, JPEG ringing and paper texture; ballpoint and toner read 12–80 at
+# full coverage, and a 0.35 mm pen line blurred by the optics still reaches under 150 at
+# 200 dpi. 1-bit scans hold 0/255 only. 170 keeps every pen line and no paper.
+CHECKBOX_INK_LEVEL = 170
+# FK prints its squares with a 0.21 mm line; dropout removes print widened by 0.3 mm
+# (defs.DROPOUT_DILATE_MM), i.e. up to 0.4 mm from the nominal line. Registration is good to
+# ~0.1 mm (RMS) and FK's real print sits up to 0.1 mm off the replica: measuring from 0.6 mm
+# inside the line leaves a 4.2–4.5 mm square a 3.0–3.3 mm inner box that sees no print at all.
+CHECKBOX_INNER_INSET_MM = 0.6
+# The ring outside the square: from just past the dropout halo to where a sloppy tick ends
+# (the generator lets a tick overshoot 0.8 mm; people overshoot 1–2 mm). Other fields' ink is
+# never this close: FK keeps ≥ 1.9 mm between a square and its neighbours' boxes.
+CHECKBOX_RING_FROM_MM = 0.5
+CHECKBOX_RING_TO_MM = 1.4
+# Strokes cut apart by the dropout (where a tick crosses the printed line) or by a faint pen
+# are joined for counting with a closing of this size (mm): the printed line and its halo are
+# ~0.8 mm wide, so this never merges two separate strokes of one tick.
+CHECKBOX_STROKE_CLOSE_MM = 0.3
+# A component counts as a stroke when it spans at least this much (mm): dust specks are at
+# most 0.5 mm across (defs.DESPECKLE_MAX_MM2 ≈ 0.2 mm²), a pen stroke is longer.
+CHECKBOX_STROKE_MIN_SPAN_MM = 0.7
+
+# A printed rule left over by the dropout (the page locally misregistered by more than the
+# dropout's 0.3 mm, a rule our replica lacks) is a thin line exactly along the page axes
+# through the whole box. Axis-parallel runs of at least CHECKBOX_RULE_MIN_MM that are at most
+# CHECKBOX_RULE_MAX_MM thick are such residue and are ignored: FK's rules are 0.21 mm, up to 0.4 mm as
+# a blurred 1-bit scan thresholds them (measured on simulated 300 dpi scans), while a pen
+# stroke that long is 0.35–0.6 mm wide, wobbles and is never exactly level over 2.5 mm; a
+# filled box is a thick block.
+CHECKBOX_RULE_MIN_MM = 2.5
+CHECKBOX_RULE_MAX_MM = 0.4
+# … and a rule runs alone: at most this share of its length has ink right beside it (a mark
+# crossing it); strokes of a cross near their crossing also form long thin runs, inked along.
+CHECKBOX_RULE_MAX_SIDE_SHARE = 0.35
+
+# Interpretation. Spans and shares are of the inner box (≈ 3.0–3.3 mm square, ≈ 10 mm²).
+# A mark: its largest stroke spans ≥ 1.8 mm (over half the inner box; pen width and scanner
+# blur included, so a line ≥ ~1.3 mm long) and covers ≥ 4 % of the box. The shortest
+# deliberate mark, a 1.5 mm dash with a 0.35 mm ballpoint, covers 0.5 mm² ≈ 5 %; a tick in a
+# 4.5 mm square runs 3–5 mm of line (12–25 %, measured span 2.2–3.3 mm), a cross 15–40 %.
+# A pen resting on the box (a touch up to ~1 mm) stays below and is ambiguous.
+CHECKBOX_MARK_SPAN_MM = 1.8
+CHECKBOX_MARK_MIN_SHARE = 0.04
+# Empty: nothing larger than a dust speck or a pen touch (≤ 0.8 mm), under 1.5 % of the box
+# (one 0.4 mm speck is 0.13 mm² ≈ 1.3 %).
+CHECKBOX_EMPTY_MAX_SPAN_MM = 0.8
+CHECKBOX_EMPTY_MAX_SHARE = 0.015
+# Filled: the box blacked in. A dense scribble of a 0.45 mm pen covers 60–100 %; a cross of a
+# thick felt pen at most ~45 %.
+CHECKBOX_FILLED_MIN_SHARE = 0.55
+# … and it is solid, not a bold cross: eroding the ink by a disc of CHECKBOX_FILLED_CORE_MM (wider
+# than any pen line, felt tips are ≤ 0.8 mm, and a 1-bit scan fattens lines by ~0.1 mm)
+# leaves at least CHECKBOX_FILLED_MIN_CORE of the box. A cross leaves only where its strokes meet.
+CHECKBOX_FILLED_CORE_MM = 0.9
+CHECKBOX_FILLED_MIN_CORE = 0.2
+# Ink beside an otherwise empty box: a mark made next to the square (share of the ring and
+# span of the largest ring component). A person looks at it.
+CHECKBOX_RING_MARK_SHARE = 0.06
+CHECKBOX_RING_MARK_SPAN_MM = 1.5
+# Groups: a member counts as the one answer when it is marked and its ink (inner share) is at
+# least this many times the next member's: a clear tick beside a faint stray touch.
+CHECKBOX_GROUP_DOMINANCE = 3.0
+
+# --- signatures (pipeline/read/signature.py) ------------------------------------------
+# Ink: darker than this grey level (ballpoint and toner read 12–80, paper 228–252, FK's
+# light grey field panels ~200–235 as scanned), and at least SIGNATURE_INK_CONTRAST below the crop's
+# own paper level, so that a darker panel or scanner setting does not turn into ink.
+# Stack notes: a threshold of 128 loses thin pen strokes; 170–190 keeps them.
+SIGNATURE_INK_LEVEL = 170
+SIGNATURE_INK_CONTRAST = 40
+# The box's printed frame and the dropout halo around it (0.1 + 0.3 mm) and registration
+# error (~0.1 mm) stay outside a box inset by this much (mm).
+SIGNATURE_INSET_MM = 0.5
+# A closing of this size (mm) joins a pen line broken by a faint spot, a 1-bit threshold or
+# the dropout of a printed rule; letters of a typed name 10 pt stay apart (gaps ≥ 0.3 mm are
+# mostly bridged, which is why the print test uses the unclosed components).
+SIGNATURE_CLOSE_MM = 0.3
+# Components spanning less than this (mm) are dust, specks or pen touches, not strokes.
+SIGNATURE_STROKE_MIN_SPAN_MM = 1.0
+
+# Absent: no stroke at all, or less ink than a pen touch: total ink under 1.5 mm² (a dot
+# 1.4 mm across, or a 0.45 mm pen drawn 3 mm) and nothing spanning SIGNATURE_ABSENT_MAX_SPAN_MM.
+# A short tick (5 mm of a 0.45 mm pen, ≥ 2 mm high) has more: it is uncertain, not absent.
+SIGNATURE_ABSENT_MAX_INK_MM2 = 1.5
+SIGNATURE_ABSENT_MAX_SPAN_MM = 2.0
+# Present needs all of:
+# - a horizontal span of at least 10 mm: a short signature (initials and a flourish) is
+#   1–2 cm; a tick is 3–6 mm;
+SIGNATURE_SIG_MIN_WIDTH_MM = 10.0
+# - a vertical span of at least 1.8 mm: a written name has letters 2–6 mm high; a line or
+#   an underline alone is one pen width (0.3–0.7 mm) plus its slope;
+SIGNATURE_SIG_MIN_HEIGHT_MM = 1.8
+# - a pen line at least 2.0 times as long as the span it covers: one straight line is ~1.0,
+#   an X through a 90 × 13 mm box 1.9; handwriting runs up and down every letter (2.3–5);
+SIGNATURE_SIG_MIN_CONTINUITY = 2.0
+# - directions spread out: orientation entropy (0 = one direction, 1 = all equally) and the
+#   share of the line in its two strongest directions (±11° each): a line or an X have
+#   entropy ≤ 0.6 and put ≥ 70 % in two directions; handwriting 0.8–0.95 and 25–50 %.
+#   (two_direction_share is kept as a measurement only: a slanted hand also has two main
+#   directions, its down-strokes and its joins.) An X through a flat box measures ≈ 0.49,
+#   a single line ≤ 0.1, a tick ≈ 0.6; handwriting ≥ 0.65.
+SIGNATURE_ORIENT_BINS = 16
+SIGNATURE_SIG_MIN_ORIENT_ENTROPY = 0.55
+# - not made of long straight strokes: the share of the ink lying on straight segments of at
+#   least SIGNATURE_STRAIGHT_MIN_MM (Hough, at SIGNATURE_STRAIGHT_PX_PER_MM ≈ 150 dpi, which is plenty for 0.3 mm
+#   pen lines and cheap). A line or an X is ≥ 90 % straight; letters are curved and at most
+#   3–6 mm long, so only an underline flourish of a signature counts (measured ≤ 55 %).
+SIGNATURE_STRAIGHT_MIN_MM = 10.0
+SIGNATURE_STRAIGHT_PX_PER_MM = 6.0
+SIGNATURE_STRAIGHT_GAP_MM = 0.2
+SIGNATURE_STRAIGHT_BAND_MM = 0.8  # ink within ±0.4 mm of a found segment lies on it (pen width + blur)
+SIGNATURE_SIG_MAX_STRAIGHT_SHARE = 0.75
+# Print: at least SIGNATURE_PRINT_MIN_LETTERS letter-sized components (height within ±25 % of their
+# median, 1.2–4.5 mm: 7–16 pt type), of which at least SIGNATURE_PRINT_MIN_ON_BASELINE stand on one
+# straight baseline within SIGNATURE_PRINT_BASELINE_TOL_MM (or 1.5 px). A typeset line's letters sit on their
+# baseline to a pixel; a hand's letters scatter by 0.2–0.5 mm and a cursive signature is a few
+# connected strokes, not a row of separate letters.
+SIGNATURE_PRINT_MIN_LETTERS = 5
+SIGNATURE_PRINT_LETTER_MM = (1.2, 4.5)
+SIGNATURE_PRINT_BASELINE_TOL_MM = 0.15
+SIGNATURE_PRINT_BASELINE_TOL_PX = 1.5  # at 200 dpi a round letter's overshoot rounds to a pixel
+SIGNATURE_PRINT_MIN_ON_BASELINE = 0.75
+
+# --- register: local refinement (paper that is not flat) ------------------------------
+# The displacement field is a normalised convolution of the samples' residuals: residuals
+# and sample weights are splatted onto a grid of REG_WARP_CELL_MM cells, both blurred with a
+# Gaussian, and divided; coarse to fine, each level fitting what the coarser left. Folds,
+# bulges and curls change over 10–70 mm; a flattened fold's crease over 2–6 mm, which no
+# field smoother than the rule spacing follows exactly (the 4 mm level leaves at most ~30 %
+# of a fold's 0.2–0.7 mm step within ~4 mm of the crease). The 30 mm level carries a bulge
+# into the middle of wide boxes (a 100 mm name box has vertical rules only at its ends: its
+# x displacement comes from the boxes above and below; measured: the worst field error on
+# warped pages 1.02 → 0.72 mm), the 12 mm level bridges the gaps between neighbouring rules
+# and averages the rule-centre noise (~0.04 mm a sample), and the 4 mm level follows folds
+# and bulges where rules are dense.
+REG_WARP_CELL_MM = 2.0
+REG_WARP_SIGMAS_MM = (30.0, 12.0, 4.0)
+# Where the kernel-weighted sample density falls below this (samples per mm²; ruled parts of
+# a form hold ~0.1) the field shrinks towards 0, i.e. the affine: half way at this density.
+REG_WARP_MIN_DENSITY = 0.004
+# Support, per axis (x from the vertical rules, y from the horizontal ones): at least this
+# many samples (150 mm of rule), in at least this share of the page's REG_WARP_BLOCK_MM
+# blocks that hold template rules at all; otherwise that axis stays affine.
+REG_WARP_MIN_POINTS = 100
+REG_WARP_BLOCK_MM = 40.0
+REG_WARP_MIN_BLOCK_SHARE = 0.5
+# Matching windows (mm) around the refined prediction: first wide enough for the largest
+# warp left after the affine (~1 mm), then the fine fit's window.
+REG_WARP_WINDOWS_MM = (1.5, 0.6, 0.6)
+# Keep the refinement only when it clearly helps: the RMS residual over the same samples
+# drops by at least this share and this much (mm). A flat page's affine residual is
+# 0.04–0.08 mm (rule-centre quantisation); the refinement trims that by <15 %.
+REG_WARP_KEEP_RATIO = 0.75
+REG_WARP_KEEP_MIN_GAIN_MM = 0.03
+# The refined mapping must find (nearly) as many rule samples as the affine did.
+REG_WARP_SHARE_SLACK = 0.02
+# A fitted field larger than this (mm) is not paper that was not flat: something else
+# (a wrong coarse candidate, rules hidden under stamps) — the affine is kept.
+REG_WARP_MAX_MM = 2.5

@@ -175,3 +175,103 @@ def iter_field_samples(folder: Path, registry: TemplateRegistry | None = None):
                         field=fld, truth=d["values"].get(fld.id), written=t["written"].get(fld.id),
                         illegible=fld.id in d["illegible"], page=r.registered,
                     )
+
+
+# --- field readers --------------------------------------------------------------------------
+
+@dataclass
+class FieldOutcome:
+    kind: str
+    handwritten: bool
+    truth: object
+    value: object
+    status: str
+    confidence: float
+    illegible: bool
+    invalid: bool = False  # the value on paper is itself invalid (a deliberate wrong Luhn digit)
+
+    @property
+    def right(self) -> bool:
+        """The reading says what is on the paper: the value for written fields, 'empty' for
+        empty ones, not 'ok' for an illegible scrawl."""
+        if self.illegible or self.invalid:
+            return self.status in ("unreadable", "low_confidence")
+        if self.kind in ("checkbox", "signature"):
+            return self.value == bool(self.truth)
+        if self.truth in (None, ""):
+            return self.status == "empty"
+        return self.value == self.truth
+
+    @property
+    def auto_accepted(self) -> bool:
+        return self.status in ("ok", "empty")
+
+
+def _truth_value(kind: str, truth):
+    if kind in ("checkbox", "signature"):
+        return bool(truth)
+    if kind == "text" and isinstance(truth, str):
+        return " ".join(truth.split())
+    return truth
+
+
+def field_outcomes(folder: Path, registry: TemplateRegistry | None = None) -> list[FieldOutcome]:
+    """Read every field of a folder of generated batches and set it against the truth."""
+    from pipeline.read.fields import read_field
+    from pipeline.read.parse import normalise
+
+    out = []
+    months: dict[str, str | None] = {}
+    for s in iter_field_samples(folder, registry):
+        if s.field.id == "header.year_month" or s.doc_id not in months:
+            months.setdefault(s.doc_id, None)
+        r = read_field(s.page, s.field, month=months.get(s.doc_id))
+        if s.field.id == "header.year_month" and isinstance(r.value, str):
+            months[s.doc_id] = r.value
+        kind = s.field.kind.value
+        invalid = (kind in ("personnummer", "organisationsnummer") and isinstance(s.truth, str)
+                   and normalise(s.field.kind, s.truth) is None)
+        out.append(FieldOutcome(kind, s.handwritten, _truth_value(kind, s.truth), r.value, r.status,
+                                r.confidence, s.illegible, invalid))
+    return out
+
+
+def field_summary(outcomes: list[FieldOutcome]) -> dict:
+    """Accuracy per kind and fill style, and the silent error rate (auto-accepted and wrong)."""
+    table: dict[str, dict] = {}
+    for o in outcomes:
+        key = f"{o.kind}/{'hand' if o.handwritten else 'typed'}"
+        t = table.setdefault(key, {"fields": 0, "right": 0, "filled": 0, "filled_right": 0, "auto": 0, "auto_wrong": 0})
+        t["fields"] += 1
+        t["right"] += o.right
+        if o.truth not in (None, "", False) or o.illegible:
+            t["filled"] += 1
+            t["filled_right"] += o.right
+        if o.auto_accepted:
+            t["auto"] += 1
+            t["auto_wrong"] += not o.right
+    for t in table.values():
+        t["accuracy"] = t["right"] / t["fields"] if t["fields"] else 1.0
+        t["filled_accuracy"] = t["filled_right"] / t["filled"] if t["filled"] else 1.0
+    auto = sum(t["auto"] for t in table.values())
+    wrong = sum(t["auto_wrong"] for t in table.values())
+    return {"by_kind": dict(sorted(table.items())), "auto_accepted": auto,
+            "silent_error_rate": wrong / auto if auto else 0.0,
+            "straight_through_fields": auto / max(1, len(outcomes))}
+
+
+def calibrate(outcomes: list[FieldOutcome], max_error: float = 0.002) -> dict[str, float]:
+    """Per kind: the lowest confidence from which accepted readings are wrong in at most
+    ``max_error`` of cases (on the given outcomes)."""
+    out = {}
+    kinds = sorted({o.kind for o in outcomes if o.kind not in ("checkbox", "signature")})
+    for k in kinds:
+        xs = sorted((o for o in outcomes if o.kind == k and o.value is not None), key=lambda o: -o.confidence)
+        best = 1.0
+        wrong = 0
+        for i, o in enumerate(xs, start=1):
+            wrong += not o.right
+            if wrong / i <= max_error:
+                best = o.confidence
+        out[k] = round(best, 4)
+    return out

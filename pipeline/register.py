@@ -36,44 +36,6 @@ from pipeline.orient import OrientedPage, compose, dark_mask, invert, thin_mask
 # A rule: (orientation "h"/"v", position mm, from mm, to mm)
 Rule = tuple[str, float, float, float]
 
-# --- local refinement (paper that is not flat) ----------------------------------------------
-# The displacement field is a normalised convolution of the samples' residuals: residuals
-# and sample weights are splatted onto a grid of REG_WARP_CELL_MM cells, both blurred with a
-# Gaussian, and divided; coarse to fine, each level fitting what the coarser left. Folds,
-# bulges and curls change over 10–70 mm; a flattened fold's crease over 2–6 mm, which no
-# field smoother than the rule spacing follows exactly (the 4 mm level leaves at most ~30 %
-# of a fold's 0.2–0.7 mm step within ~4 mm of the crease). The 30 mm level carries a bulge
-# into the middle of wide boxes (a 100 mm name box has vertical rules only at its ends: its
-# x displacement comes from the boxes above and below; measured: the worst field error on
-# warped pages 1.02 → 0.72 mm), the 12 mm level bridges the gaps between neighbouring rules
-# and averages the rule-centre noise (~0.04 mm a sample), and the 4 mm level follows folds
-# and bulges where rules are dense.
-REG_WARP_CELL_MM = 2.0
-REG_WARP_SIGMAS_MM = (30.0, 12.0, 4.0)
-# Where the kernel-weighted sample density falls below this (samples per mm²; ruled parts of
-# a form hold ~0.1) the field shrinks towards 0, i.e. the affine: half way at this density.
-REG_WARP_MIN_DENSITY = 0.004
-# Support, per axis (x from the vertical rules, y from the horizontal ones): at least this
-# many samples (150 mm of rule), in at least this share of the page's REG_WARP_BLOCK_MM
-# blocks that hold template rules at all; otherwise that axis stays affine.
-REG_WARP_MIN_POINTS = 100
-REG_WARP_BLOCK_MM = 40.0
-REG_WARP_MIN_BLOCK_SHARE = 0.5
-# Matching windows (mm) around the refined prediction: first wide enough for the largest
-# warp left after the affine (~1 mm), then the fine fit's window.
-REG_WARP_WINDOWS_MM = (1.5, 0.6, 0.6)
-# Keep the refinement only when it clearly helps: the RMS residual over the same samples
-# drops by at least this share and this much (mm). A flat page's affine residual is
-# 0.04–0.08 mm (rule-centre quantisation); the refinement trims that by <15 %.
-REG_WARP_KEEP_RATIO = 0.75
-REG_WARP_KEEP_MIN_GAIN_MM = 0.03
-# The refined mapping must find (nearly) as many rule samples as the affine did.
-REG_WARP_SHARE_SLACK = 0.02
-# A fitted field larger than this (mm) is not paper that was not flat: something else
-# (a wrong coarse candidate, rules hidden under stamps) — the affine is kept.
-REG_WARP_MAX_MM = 2.5
-
-
 # --- the template's rules -------------------------------------------------------------------
 
 @lru_cache(maxsize=64)
@@ -334,12 +296,12 @@ def _smooth_field(grid: _Grid, idx: np.ndarray, w: np.ndarray, target: np.ndarra
     convolution (bilinear splat, Gaussian blur, divide; shrunk towards 0 where samples are
     sparse), coarse to fine: each level fits what the coarser ones left."""
     n = grid.nodes
-    eps = np.float32(REG_WARP_MIN_DENSITY * grid.step ** 2)  # density per mm² → samples per cell
+    eps = np.float32(defs.REG_WARP_MIN_DENSITY * grid.step ** 2)  # density per mm² → samples per cell
     flat_idx, flat_w = idx.ravel(), w.ravel()
     wsum = np.bincount(flat_idx, flat_w, minlength=n).reshape(grid.ny, grid.nx).astype(np.float32)
     field = np.zeros(n)
     left = target.astype(np.float64)
-    for sigma_mm in REG_WARP_SIGMAS_MM:
+    for sigma_mm in defs.REG_WARP_SIGMAS_MM:
         rsum = np.bincount(flat_idx, (w * left[:, None]).ravel(), minlength=n).reshape(grid.ny, grid.nx).astype(np.float32)
         sigma = sigma_mm / grid.step
         blur = lambda a: cv2.GaussianBlur(a, (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)  # noqa: E731
@@ -351,7 +313,7 @@ def _smooth_field(grid: _Grid, idx: np.ndarray, w: np.ndarray, target: np.ndarra
 
 def _supported(pts: np.ndarray, page_mm: tuple[float, float], all_pts: np.ndarray) -> bool:
     """Enough samples, spread over the blocks of the page that hold rules at all."""
-    b = REG_WARP_BLOCK_MM
+    b = defs.REG_WARP_BLOCK_MM
     nbx, nby = int(np.ceil(page_mm[0] / b)), int(np.ceil(page_mm[1] / b))
 
     def blocks(p: np.ndarray) -> set[int]:
@@ -360,7 +322,7 @@ def _supported(pts: np.ndarray, page_mm: tuple[float, float], all_pts: np.ndarra
         return set((by * nbx + bx).tolist())
 
     ruled = blocks(all_pts)
-    return len(pts) >= REG_WARP_MIN_POINTS and len(blocks(pts) & ruled) >= REG_WARP_MIN_BLOCK_SHARE * len(ruled)
+    return len(pts) >= defs.REG_WARP_MIN_POINTS and len(blocks(pts) & ruled) >= defs.REG_WARP_MIN_BLOCK_SHARE * len(ruled)
 
 
 def _refine(masks: _Masks, rules: tuple[Rule, ...], page_mm: tuple[float, float], m: np.ndarray,
@@ -390,13 +352,13 @@ def _refine(masks: _Masks, rules: tuple[Rule, ...], page_mm: tuple[float, float]
     supported = [_supported(pts, page_mm, every) for pts, *_ in axes]
     if not any(supported):
         return None
-    grid = _Grid.over(page_mm, REG_WARP_CELL_MM)
+    grid = _Grid.over(page_mm, defs.REG_WARP_CELL_MM)
     run = max(1, int(round(defs.REG_RUN_HALF_MM * px)))
     fields = [np.zeros(grid.nodes), np.zeros(grid.nodes)]  # x, y displacement at the nodes (px)
     stencils = [grid.weights(pts) for pts, *_ in axes]
     res_ref: list[np.ndarray] = [np.zeros(0), np.zeros(0)]  # per axis, over its inliers
     res_aff: list[np.ndarray] = [np.zeros(0), np.zeros(0)]
-    for win_mm in REG_WARP_WINDOWS_MM:
+    for win_mm in defs.REG_WARP_WINDOWS_MM:
         for a, (pts, across_y, mask, row) in enumerate(axes):
             idx, w = stencils[a]
             aff = pts @ m[:, :2].T + m[:, 2]
@@ -409,7 +371,7 @@ def _refine(masks: _Masks, rules: tuple[Rule, ...], page_mm: tuple[float, float]
             g = np.zeros(grid.nodes)
             for _ in range(3):  # fit, drop outliers, refit
                 if supported[a]:
-                    if sel.sum() < REG_WARP_MIN_POINTS:
+                    if sel.sum() < defs.REG_WARP_MIN_POINTS:
                         return None
                     g = _smooth_field(grid, idx[sel], w[sel], target[sel]).ravel()
                 r = (g[idx] * w).sum(axis=1) - target
@@ -428,8 +390,8 @@ def _refine(masks: _Masks, rules: tuple[Rule, ...], page_mm: tuple[float, float]
     for a in (0, 1):
         r_ref, r_aff = rms(res_ref[a]), rms(res_aff[a])
         largest = float(np.abs(fields[a]).max() / px)
-        kept[a] = (supported[a] and r_ref <= REG_WARP_KEEP_RATIO * r_aff and r_aff - r_ref >= REG_WARP_KEEP_MIN_GAIN_MM
-                   and largest <= REG_WARP_MAX_MM)
+        kept[a] = (supported[a] and r_ref <= defs.REG_WARP_KEEP_RATIO * r_aff and r_aff - r_ref >= defs.REG_WARP_KEEP_MIN_GAIN_MM
+                   and largest <= defs.REG_WARP_MAX_MM)
         if not kept[a]:
             fields[a][:] = 0.0
             res_ref[a] = res_aff[a]
@@ -437,7 +399,7 @@ def _refine(masks: _Masks, rules: tuple[Rule, ...], page_mm: tuple[float, float]
         return None
     rr, ra = np.concatenate(res_ref), np.concatenate(res_aff)
     share = len(rr) / max(1, len(every))
-    if share < q.found_share - REG_WARP_SHARE_SLACK:
+    if share < q.found_share - defs.REG_WARP_SHARE_SLACK:
         return None
     quality = RegistrationQuality(rms(rr), float(np.abs(rr).max() / px) if len(rr) else 0.0, share, int(len(rr)),
                                   rms(ra), True)

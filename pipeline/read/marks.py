@@ -5,7 +5,7 @@ opinion) is kept apart from *interpretation* (:func:`decide_checkbox`: those num
 state). The measurements are taken on the filler's ink alone (``RegisteredPage.ink``: the
 blank form's print dropped out, isolated dust removed), in template space.
 
-- The *inner box* is the printed square inset by :data:`INNER_INSET_MM`, so that the square's
+- The *inner box* is the printed square inset by :data:`defs.CHECKBOX_INNER_INSET_MM`, so that the square's
   own line, the dropout's halo around it and a little registration error never count.
 - The *ring* is the band just outside the square (beyond the dropout halo): a tick that
   overshoots, or a mark made beside the box rather than in it, leaves ink there.
@@ -24,76 +24,9 @@ from typing import Literal, Mapping
 import cv2
 import numpy as np
 
+from pipeline import defs
 from pipeline.forms import ExpandedField, FieldKind
 from pipeline.read.types import Reading
-
-MM_PER_INCH = 25.4
-
-# --- constants (units and reasons; to move to pipeline/defs.py) -----------------------------
-
-# Grey level below which a pixel of the ink image is ink. Scanned paper reads 228–252 with
-# up to ±10 of sensor noise, JPEG ringing and paper texture; ballpoint and toner read 12–80 at
-# full coverage, and a 0.35 mm pen line blurred by the optics still reaches under 150 at
-# 200 dpi. 1-bit scans hold 0/255 only. 170 keeps every pen line and no paper.
-INK_LEVEL = 170
-# FK prints its squares with a 0.21 mm line; dropout removes print widened by 0.3 mm
-# (defs.DROPOUT_DILATE_MM), i.e. up to 0.4 mm from the nominal line. Registration is good to
-# ~0.1 mm (RMS) and FK's real print sits up to 0.1 mm off the replica: measuring from 0.6 mm
-# inside the line leaves a 4.2–4.5 mm square a 3.0–3.3 mm inner box that sees no print at all.
-INNER_INSET_MM = 0.6
-# The ring outside the square: from just past the dropout halo to where a sloppy tick ends
-# (the generator lets a tick overshoot 0.8 mm; people overshoot 1–2 mm). Other fields' ink is
-# never this close: FK keeps ≥ 1.9 mm between a square and its neighbours' boxes.
-RING_FROM_MM = 0.5
-RING_TO_MM = 1.4
-# Strokes cut apart by the dropout (where a tick crosses the printed line) or by a faint pen
-# are joined for counting with a closing of this size (mm): the printed line and its halo are
-# ~0.8 mm wide, so this never merges two separate strokes of one tick.
-STROKE_CLOSE_MM = 0.3
-# A component counts as a stroke when it spans at least this much (mm): dust specks are at
-# most 0.5 mm across (defs.DESPECKLE_MAX_MM2 ≈ 0.2 mm²), a pen stroke is longer.
-STROKE_MIN_SPAN_MM = 0.7
-
-# A printed rule left over by the dropout (the page locally misregistered by more than the
-# dropout's 0.3 mm, a rule our replica lacks) is a thin line exactly along the page axes
-# through the whole box. Axis-parallel runs of at least RULE_MIN_MM that are at most
-# RULE_MAX_MM thick are such residue and are ignored: FK's rules are 0.21 mm, up to 0.4 mm as
-# a blurred 1-bit scan thresholds them (measured on simulated 300 dpi scans), while a pen
-# stroke that long is 0.35–0.6 mm wide, wobbles and is never exactly level over 2.5 mm; a
-# filled box is a thick block.
-RULE_MIN_MM = 2.5
-RULE_MAX_MM = 0.4
-# … and a rule runs alone: at most this share of its length has ink right beside it (a mark
-# crossing it); strokes of a cross near their crossing also form long thin runs, inked along.
-RULE_MAX_SIDE_SHARE = 0.35
-
-# Interpretation. Spans and shares are of the inner box (≈ 3.0–3.3 mm square, ≈ 10 mm²).
-# A mark: its largest stroke spans ≥ 1.8 mm (over half the inner box; pen width and scanner
-# blur included, so a line ≥ ~1.3 mm long) and covers ≥ 4 % of the box. The shortest
-# deliberate mark, a 1.5 mm dash with a 0.35 mm ballpoint, covers 0.5 mm² ≈ 5 %; a tick in a
-# 4.5 mm square runs 3–5 mm of line (12–25 %, measured span 2.2–3.3 mm), a cross 15–40 %.
-# A pen resting on the box (a touch up to ~1 mm) stays below and is ambiguous.
-MARK_SPAN_MM = 1.8
-MARK_MIN_SHARE = 0.04
-# Empty: nothing larger than a dust speck or a pen touch (≤ 0.8 mm), under 1.5 % of the box
-# (one 0.4 mm speck is 0.13 mm² ≈ 1.3 %).
-EMPTY_MAX_SPAN_MM = 0.8
-EMPTY_MAX_SHARE = 0.015
-# Filled: the box blacked in. A dense scribble of a 0.45 mm pen covers 60–100 %; a cross of a
-# thick felt pen at most ~45 %.
-FILLED_MIN_SHARE = 0.55
-# … and it is solid, not a bold cross: eroding the ink by a disc of FILLED_CORE_MM (wider
-# than any pen line, felt tips are ≤ 0.8 mm, and a 1-bit scan fattens lines by ~0.1 mm)
-# leaves at least FILLED_MIN_CORE of the box. A cross leaves only where its strokes meet.
-FILLED_CORE_MM = 0.9
-FILLED_MIN_CORE = 0.2
-# Ink beside an otherwise empty box: a mark made next to the square (share of the ring and
-# span of the largest ring component). A person looks at it.
-RING_MARK_SHARE = 0.06
-RING_MARK_SPAN_MM = 1.5
-# Groups: a member counts as the one answer when it is marked and its ink (inner share) is at
-# least this many times the next member's: a clear tick beside a faint stray touch.
-GROUP_DOMINANCE = 3.0
 
 MarkState = Literal["empty", "marked", "filled", "ambiguous"]
 
@@ -107,11 +40,11 @@ class MarkMeasurements:
     inner_share: float  # ink pixels / inner-box pixels
     largest_share: float  # pixels of the largest component inside the inner box / inner-box pixels
     largest_span_mm: float  # longer side of the largest inner component's bounding box
-    strokes: int  # inner components spanning ≥ STROKE_MIN_SPAN_MM (after a small closing)
+    strokes: int  # inner components spanning ≥ defs.CHECKBOX_STROKE_MIN_SPAN_MM (after a small closing)
     ring_share: float  # ink pixels / ring pixels
     ring_span_mm: float  # longer side of the largest component in the ring
     inner_mm: float  # side of the inner box actually measured (mm)
-    core_share: float = 0.0  # ink left after eroding by FILLED_CORE_MM / inner-box pixels (solid ink)
+    core_share: float = 0.0  # ink left after eroding by defs.CHECKBOX_FILLED_CORE_MM / inner-box pixels (solid ink)
     rule_residue_mm: float = 0.0  # length of printed-rule residue ignored (mm)
 
     def as_dict(self) -> dict:
@@ -124,16 +57,16 @@ def _kernel(px: int) -> np.ndarray:
 
 
 def _rule_residue(mask: np.ndarray, k: float) -> np.ndarray:
-    """Pixels of thin axis-parallel lines (leftover printed rules), see RULE_MIN_MM.
+    """Pixels of thin axis-parallel lines (leftover printed rules), see defs.CHECKBOX_RULE_MIN_MM.
 
     A 1–2 px rule resampled into template space steps between rows, so the mask is first
     thickened by one pixel across the rule (joining the steps), then opened with a long
     line; bands no thicker than a rule are residue."""
-    n = max(3, int(round(RULE_MIN_MM * k)))
+    n = max(3, int(round(defs.CHECKBOX_RULE_MIN_MM * k)))
     out = np.zeros(mask.shape, bool)
     if mask.sum() < n:
         return out
-    max_px = max(2, int(round(RULE_MAX_MM * k)))
+    max_px = max(2, int(round(defs.CHECKBOX_RULE_MAX_MM * k)))
     for horizontal in (True, False):
         across = cv2.getStructuringElement(cv2.MORPH_RECT, (1, 3) if horizontal else (3, 1))
         runs = cv2.morphologyEx(cv2.dilate(mask, across), cv2.MORPH_OPEN,
@@ -152,7 +85,7 @@ def _rule_residue(mask: np.ndarray, k: float) -> np.ndarray:
                 side = mask[max(0, y - 3):y, x:x + w].any(0) | mask[y + h:y + h + 3, x:x + w].any(0)
             else:
                 side = mask[y:y + h, max(0, x - 3):x].any(1) | mask[y:y + h, x + w:x + w + 3].any(1)
-            thin[j] = side.mean() <= RULE_MAX_SIDE_SHARE
+            thin[j] = side.mean() <= defs.CHECKBOX_RULE_MAX_SIDE_SHARE
         if thin.any():
             out |= (cv2.dilate(thin[labels].astype(np.uint8), across) > 0) & (mask > 0)
     return out
@@ -160,11 +93,11 @@ def _rule_residue(mask: np.ndarray, k: float) -> np.ndarray:
 
 def measure_ink(ink_img: np.ndarray, box_px: tuple[float, float, float, float], px_per_mm: float) -> MarkMeasurements:
     """Measure a square at ``box_px`` (x, y, w, h in pixels of ``ink_img``; the image is the
-    print-free ink around the square, with at least RING_TO_MM of margin where possible)."""
+    print-free ink around the square, with at least defs.CHECKBOX_RING_TO_MM of margin where possible)."""
     k = px_per_mm
     x, y, w, h = box_px
     H, W = ink_img.shape[:2]
-    mask = (ink_img < INK_LEVEL).astype(np.uint8)
+    mask = (ink_img < defs.CHECKBOX_INK_LEVEL).astype(np.uint8)
     residue = _rule_residue(mask, k)
     if residue.any():
         mask[residue] = 0
@@ -174,7 +107,7 @@ def measure_ink(ink_img: np.ndarray, box_px: tuple[float, float, float, float], 
         return (max(0, int(round(x + d))), max(0, int(round(y + d))),
                 min(W, int(round(x + w - d))), min(H, int(round(y + h - d))))
 
-    ix0, iy0, ix1, iy1 = rect(INNER_INSET_MM)
+    ix0, iy0, ix1, iy1 = rect(defs.CHECKBOX_INNER_INSET_MM)
     inner = mask[iy0:iy1, ix0:ix1]
     n_inner = max(1, inner.size)
     inner_share = float(inner.sum()) / n_inner
@@ -183,8 +116,8 @@ def measure_ink(ink_img: np.ndarray, box_px: tuple[float, float, float, float], 
     largest_span = 0.0
     strokes = 0
     core_share = 0.0
-    if inner_share >= FILLED_MIN_SHARE:
-        core = cv2.erode(inner, _kernel(int(round(FILLED_CORE_MM * k))), borderType=cv2.BORDER_REPLICATE)
+    if inner_share >= defs.CHECKBOX_FILLED_MIN_SHARE:
+        core = cv2.erode(inner, _kernel(int(round(defs.CHECKBOX_FILLED_CORE_MM * k))), borderType=cv2.BORDER_REPLICATE)
         core_share = float(core.sum()) / n_inner
     if inner_share > 0:
         n, _, stats, _ = cv2.connectedComponentsWithStats(inner, connectivity=8)
@@ -194,15 +127,15 @@ def measure_ink(ink_img: np.ndarray, box_px: tuple[float, float, float, float], 
             j = int(np.argmax(areas))
             largest_share = float(areas[j]) / n_inner
             largest_span = float(spans[j])
-        closed = cv2.morphologyEx(inner, cv2.MORPH_CLOSE, _kernel(int(round(STROKE_CLOSE_MM * k))))
+        closed = cv2.morphologyEx(inner, cv2.MORPH_CLOSE, _kernel(int(round(defs.CHECKBOX_STROKE_CLOSE_MM * k))))
         n2, _, st2, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
         if n2 > 1:
             sp2 = np.maximum(st2[1:, cv2.CC_STAT_WIDTH], st2[1:, cv2.CC_STAT_HEIGHT]) / k
-            strokes = int((sp2 >= STROKE_MIN_SPAN_MM).sum())
+            strokes = int((sp2 >= defs.CHECKBOX_STROKE_MIN_SPAN_MM).sum())
 
-    # the ring: outside the square beyond the dropout halo, out to RING_TO_MM
-    ox0, oy0, ox1, oy1 = rect(-RING_TO_MM)
-    rx0, ry0, rx1, ry1 = rect(-RING_FROM_MM)
+    # the ring: outside the square beyond the dropout halo, out to defs.CHECKBOX_RING_TO_MM
+    ox0, oy0, ox1, oy1 = rect(-defs.CHECKBOX_RING_TO_MM)
+    rx0, ry0, rx1, ry1 = rect(-defs.CHECKBOX_RING_FROM_MM)
     outer = mask[oy0:oy1, ox0:ox1].copy()
     outer[ry0 - oy0:ry1 - oy0, rx0 - ox0:rx1 - ox0] = 0
     ring_px = max(1, (ox1 - ox0) * (oy1 - oy0) - (rx1 - rx0) * (ry1 - ry0))
@@ -218,9 +151,9 @@ def measure_ink(ink_img: np.ndarray, box_px: tuple[float, float, float, float], 
 
 def measure_checkbox(page, f: ExpandedField) -> MarkMeasurements:
     """Measure one checkbox of a RegisteredPage (anything with ``.ink``, ``.dpi``)."""
-    k = page.dpi / MM_PER_INCH
+    k = page.dpi / defs.MM_PER_INCH
     x, y, w, h = f.box
-    m = RING_TO_MM + 0.2
+    m = defs.CHECKBOX_RING_TO_MM + 0.2
     ink = page.ink
     x0, y0 = max(0, int(np.floor((x - m) * k))), max(0, int(np.floor((y - m) * k)))
     x1, y1 = min(ink.shape[1], int(np.ceil((x + w + m) * k))), min(ink.shape[0], int(np.ceil((y + h + m) * k)))
@@ -232,15 +165,15 @@ def measure_checkbox(page, f: ExpandedField) -> MarkMeasurements:
 
 def decide_checkbox(m: MarkMeasurements) -> tuple[MarkState, float, str]:
     """State, confidence (0..1) and a short reason, from the measurements alone."""
-    if m.inner_share >= FILLED_MIN_SHARE and m.core_share >= FILLED_MIN_CORE:
-        return "filled", float(min(0.99, 0.8 + (m.inner_share - FILLED_MIN_SHARE))), "box blacked in"
-    mark_ev = min(m.largest_span_mm / MARK_SPAN_MM, m.inner_share / MARK_MIN_SHARE)
+    if m.inner_share >= defs.CHECKBOX_FILLED_MIN_SHARE and m.core_share >= defs.CHECKBOX_FILLED_MIN_CORE:
+        return "filled", float(min(0.99, 0.8 + (m.inner_share - defs.CHECKBOX_FILLED_MIN_SHARE))), "box blacked in"
+    mark_ev = min(m.largest_span_mm / defs.CHECKBOX_MARK_SPAN_MM, m.inner_share / defs.CHECKBOX_MARK_MIN_SHARE)
     if mark_ev >= 1.0:
         # margins beyond the thresholds make it surer; a full-box tick reaches 0.99
         return "marked", float(min(0.99, 0.8 + 0.2 * (mark_ev - 1.0))), "a stroke across the box"
-    empty_ev = max(m.largest_span_mm / EMPTY_MAX_SPAN_MM, m.inner_share / EMPTY_MAX_SHARE)
+    empty_ev = max(m.largest_span_mm / defs.CHECKBOX_EMPTY_MAX_SPAN_MM, m.inner_share / defs.CHECKBOX_EMPTY_MAX_SHARE)
     if empty_ev <= 1.0:
-        if m.ring_share >= RING_MARK_SHARE and m.ring_span_mm >= RING_MARK_SPAN_MM:
+        if m.ring_share >= defs.CHECKBOX_RING_MARK_SHARE and m.ring_span_mm >= defs.CHECKBOX_RING_MARK_SPAN_MM:
             return "ambiguous", 0.5, "ink beside the box, not in it"
         return "empty", float(min(0.99, 0.99 - 0.2 * empty_ev)), "no ink larger than a speck"
     return "ambiguous", 0.5, "some ink, too little for a mark"
@@ -281,7 +214,7 @@ def resolve_group(readings: Mapping[str, Reading], rule: str) -> dict:
 
     - one clear mark, the rest empty → that member;
     - one clear mark and others marked or ambiguous but with far less ink (a faint stray touch,
-      a pen resting on a neighbouring box; ≤ 1/GROUP_DOMINANCE of the clear mark's ink) → the
+      a pen resting on a neighbouring box; ≤ 1/defs.CHECKBOX_GROUP_DOMINANCE of the clear mark's ink) → the
       clear one, with lowered confidence;
     - several clear marks, or only ambiguous ones → undecided: status low_confidence (review);
     - nothing marked: exactly_one → missing (status empty); at_most_one → no choice, ok.
@@ -310,7 +243,7 @@ def resolve_group(readings: Mapping[str, Reading], rule: str) -> dict:
         conf = min(r.confidence for r in readings.values())
         return res(best, "ok", conf, False, "one box marked")
     second = max(_strength(readings[i]) for i in rivals)
-    if top >= GROUP_DOMINANCE * max(second, 1e-6):
+    if top >= defs.CHECKBOX_GROUP_DOMINANCE * max(second, 1e-6):
         conf = readings[best].confidence * (1.0 - second / max(top, 1e-6)) ** 0.5
         status = "ok" if conf >= 0.7 else "low_confidence"
         return res(best, status, conf, False, "one clear mark, the other ink is a stray touch")

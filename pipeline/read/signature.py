@@ -31,71 +31,9 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from pipeline import defs
 from pipeline.forms import ExpandedField, FieldKind
 from pipeline.read.types import Reading
-
-MM_PER_INCH = 25.4
-
-# --- constants (units and reasons; to move to pipeline/defs.py) -----------------------------
-
-# Ink: darker than this grey level (ballpoint and toner read 12–80, paper 228–252, FK's
-# light grey field panels ~200–235 as scanned), and at least INK_CONTRAST below the crop's
-# own paper level, so that a darker panel or scanner setting does not turn into ink.
-# Stack notes: a threshold of 128 loses thin pen strokes; 170–190 keeps them.
-INK_LEVEL = 170
-INK_CONTRAST = 40
-# The box's printed frame and the dropout halo around it (0.1 + 0.3 mm) and registration
-# error (~0.1 mm) stay outside a box inset by this much (mm).
-INSET_MM = 0.5
-# A closing of this size (mm) joins a pen line broken by a faint spot, a 1-bit threshold or
-# the dropout of a printed rule; letters of a typed name 10 pt stay apart (gaps ≥ 0.3 mm are
-# mostly bridged, which is why the print test uses the unclosed components).
-CLOSE_MM = 0.3
-# Components spanning less than this (mm) are dust, specks or pen touches, not strokes.
-STROKE_MIN_SPAN_MM = 1.0
-
-# Absent: no stroke at all, or less ink than a pen touch: total ink under 1.5 mm² (a dot
-# 1.4 mm across, or a 0.45 mm pen drawn 3 mm) and nothing spanning ABSENT_MAX_SPAN_MM.
-# A short tick (5 mm of a 0.45 mm pen, ≥ 2 mm high) has more: it is uncertain, not absent.
-ABSENT_MAX_INK_MM2 = 1.5
-ABSENT_MAX_SPAN_MM = 2.0
-# Present needs all of:
-# - a horizontal span of at least 10 mm: a short signature (initials and a flourish) is
-#   1–2 cm; a tick is 3–6 mm;
-SIG_MIN_WIDTH_MM = 10.0
-# - a vertical span of at least 1.8 mm: a written name has letters 2–6 mm high; a line or
-#   an underline alone is one pen width (0.3–0.7 mm) plus its slope;
-SIG_MIN_HEIGHT_MM = 1.8
-# - a pen line at least 2.0 times as long as the span it covers: one straight line is ~1.0,
-#   an X through a 90 × 13 mm box 1.9; handwriting runs up and down every letter (2.3–5);
-SIG_MIN_CONTINUITY = 2.0
-# - directions spread out: orientation entropy (0 = one direction, 1 = all equally) and the
-#   share of the line in its two strongest directions (±11° each): a line or an X have
-#   entropy ≤ 0.6 and put ≥ 70 % in two directions; handwriting 0.8–0.95 and 25–50 %.
-#   (two_direction_share is kept as a measurement only: a slanted hand also has two main
-#   directions, its down-strokes and its joins.) An X through a flat box measures ≈ 0.49,
-#   a single line ≤ 0.1, a tick ≈ 0.6; handwriting ≥ 0.65.
-ORIENT_BINS = 16
-SIG_MIN_ORIENT_ENTROPY = 0.55
-# - not made of long straight strokes: the share of the ink lying on straight segments of at
-#   least STRAIGHT_MIN_MM (Hough, at STRAIGHT_PX_PER_MM ≈ 150 dpi, which is plenty for 0.3 mm
-#   pen lines and cheap). A line or an X is ≥ 90 % straight; letters are curved and at most
-#   3–6 mm long, so only an underline flourish of a signature counts (measured ≤ 55 %).
-STRAIGHT_MIN_MM = 10.0
-STRAIGHT_PX_PER_MM = 6.0
-STRAIGHT_GAP_MM = 0.2
-STRAIGHT_BAND_MM = 0.8  # ink within ±0.4 mm of a found segment lies on it (pen width + blur)
-SIG_MAX_STRAIGHT_SHARE = 0.75
-# Print: at least PRINT_MIN_LETTERS letter-sized components (height within ±25 % of their
-# median, 1.2–4.5 mm: 7–16 pt type), of which at least PRINT_MIN_ON_BASELINE stand on one
-# straight baseline within PRINT_BASELINE_TOL_MM (or 1.5 px). A typeset line's letters sit on their
-# baseline to a pixel; a hand's letters scatter by 0.2–0.5 mm and a cursive signature is a few
-# connected strokes, not a row of separate letters.
-PRINT_MIN_LETTERS = 5
-PRINT_LETTER_MM = (1.2, 4.5)
-PRINT_BASELINE_TOL_MM = 0.15
-PRINT_BASELINE_TOL_PX = 1.5  # at 200 dpi a round letter's overshoot rounds to a pixel
-PRINT_MIN_ON_BASELINE = 0.75
 
 SignatureState = Literal["present", "absent", "uncertain"]
 
@@ -104,7 +42,7 @@ SignatureState = Literal["present", "absent", "uncertain"]
 class SignatureFeatures:
     ink_mm2: float  # ink area (mm²)
     ink_share: float  # of the (inset) box
-    strokes: int  # components spanning ≥ STROKE_MIN_SPAN_MM after a small closing
+    strokes: int  # components spanning ≥ defs.SIGNATURE_STROKE_MIN_SPAN_MM after a small closing
     largest_span_mm: float  # longer side of the largest stroke's bounding box
     width_mm: float  # horizontal span of the strokes
     width_share: float  # … as a share of the box's width
@@ -113,7 +51,7 @@ class SignatureFeatures:
     continuity: float  # length / width
     orient_entropy: float  # 0..1
     two_direction_share: float  # share of the line in its two strongest directions
-    straight_share: float  # share of the ink on straight segments ≥ STRAIGHT_MIN_MM
+    straight_share: float  # share of the ink on straight segments ≥ defs.SIGNATURE_STRAIGHT_MIN_MM
     letters: int  # letter-sized components (unclosed), for the print test
     on_baseline: float  # share of those letters on one straight baseline
 
@@ -128,7 +66,7 @@ def _ink_mask(img: np.ndarray) -> np.ndarray:
     if img.size == 0:
         return np.zeros(img.shape, np.uint8)
     paper = float(np.percentile(img, 90))
-    level = min(INK_LEVEL, paper - INK_CONTRAST)
+    level = min(defs.SIGNATURE_INK_LEVEL, paper - defs.SIGNATURE_INK_CONTRAST)
     return (img < level).astype(np.uint8)
 
 
@@ -143,28 +81,28 @@ def _orientation(mask: np.ndarray) -> tuple[float, float]:
     if sel.sum() < 10:
         return 0.0, 1.0
     ang = (np.degrees(np.arctan2(gy[sel], gx[sel])) % 180.0)
-    hist = np.bincount(np.minimum((ang / (180.0 / ORIENT_BINS)).astype(int), ORIENT_BINS - 1),
-                       weights=mag[sel], minlength=ORIENT_BINS)
+    hist = np.bincount(np.minimum((ang / (180.0 / defs.SIGNATURE_ORIENT_BINS)).astype(int), defs.SIGNATURE_ORIENT_BINS - 1),
+                       weights=mag[sel], minlength=defs.SIGNATURE_ORIENT_BINS)
     p = hist / hist.sum()
     nz = p[p > 0]
-    entropy = float(-(nz * np.log(nz)).sum() / np.log(ORIENT_BINS))
+    entropy = float(-(nz * np.log(nz)).sum() / np.log(defs.SIGNATURE_ORIENT_BINS))
     # two strongest directions with their neighbours (a direction spreads over ±1 bin)
     smooth = p + np.roll(p, 1) + np.roll(p, -1)
     i = int(np.argmax(smooth))
     rest = smooth.copy()
     for d in (-2, -1, 0, 1, 2):
-        rest[(i + d) % ORIENT_BINS] = 0.0
+        rest[(i + d) % defs.SIGNATURE_ORIENT_BINS] = 0.0
     j = int(np.argmax(rest))
-    covered = {(i + d) % ORIENT_BINS for d in (-1, 0, 1)} | {(j + d) % ORIENT_BINS for d in (-1, 0, 1)}
+    covered = {(i + d) % defs.SIGNATURE_ORIENT_BINS for d in (-1, 0, 1)} | {(j + d) % defs.SIGNATURE_ORIENT_BINS for d in (-1, 0, 1)}
     return entropy, float(sum(p[b] for b in covered))
 
 
 def _straight_share(mask: np.ndarray, k: float) -> float:
-    """Share of the ink lying on straight segments at least STRAIGHT_MIN_MM long."""
+    """Share of the ink lying on straight segments at least defs.SIGNATURE_STRAIGHT_MIN_MM long."""
     total = int(mask.sum())
     if total == 0:
         return 0.0
-    q = STRAIGHT_PX_PER_MM
+    q = defs.SIGNATURE_STRAIGHT_PX_PER_MM
     if k > q * 1.2:
         small = cv2.resize(mask.astype(np.float32), (max(1, int(round(mask.shape[1] * q / k))),
                                                      max(1, int(round(mask.shape[0] * q / k)))),
@@ -173,13 +111,13 @@ def _straight_share(mask: np.ndarray, k: float) -> float:
     else:
         small, q = mask, k
     n = int(small.sum())
-    min_len = int(round(STRAIGHT_MIN_MM * q))
+    min_len = int(round(defs.SIGNATURE_STRAIGHT_MIN_MM * q))
     segs = cv2.HoughLinesP(small * 255, 1, np.pi / 180, threshold=max(5, int(0.7 * min_len)),
-                           minLineLength=min_len, maxLineGap=max(1, int(round(STRAIGHT_GAP_MM * q))))
+                           minLineLength=min_len, maxLineGap=max(1, int(round(defs.SIGNATURE_STRAIGHT_GAP_MM * q))))
     if segs is None or n == 0:
         return 0.0
     on = np.zeros_like(small)
-    t = max(1, int(round(STRAIGHT_BAND_MM * q)))
+    t = max(1, int(round(defs.SIGNATURE_STRAIGHT_BAND_MM * q)))
     for x0, y0, x1, y1 in np.asarray(segs).reshape(-1, 4):
         cv2.line(on, (int(x0), int(y0)), (int(x1), int(y1)), 1, t)
     return float((small & on).sum()) / n
@@ -191,19 +129,19 @@ def _baseline(mask: np.ndarray, k: float) -> tuple[int, float]:
     if n <= 1:
         return 0, 0.0
     h = stats[1:, cv2.CC_STAT_HEIGHT] / k
-    sel = (h >= PRINT_LETTER_MM[0]) & (h <= PRINT_LETTER_MM[1])
-    if sel.sum() < PRINT_MIN_LETTERS:
+    sel = (h >= defs.SIGNATURE_PRINT_LETTER_MM[0]) & (h <= defs.SIGNATURE_PRINT_LETTER_MM[1])
+    if sel.sum() < defs.SIGNATURE_PRINT_MIN_LETTERS:
         return int(sel.sum()), 0.0
     med = float(np.median(h[sel]))
     sel &= np.abs(h - med) <= 0.25 * med
     n_letters = int(sel.sum())
-    if n_letters < PRINT_MIN_LETTERS:
+    if n_letters < defs.SIGNATURE_PRINT_MIN_LETTERS:
         return n_letters, 0.0
     xs = (stats[1:, cv2.CC_STAT_LEFT] + stats[1:, cv2.CC_STAT_WIDTH] / 2.0)[sel] / k
     bottoms = (stats[1:, cv2.CC_STAT_TOP] + stats[1:, cv2.CC_STAT_HEIGHT])[sel] / k
     # robust line through the bottoms: every pair's line, keep the one most letters sit on
     best = 0
-    tol = max(PRINT_BASELINE_TOL_MM, PRINT_BASELINE_TOL_PX / k)
+    tol = max(defs.SIGNATURE_PRINT_BASELINE_TOL_MM, defs.SIGNATURE_PRINT_BASELINE_TOL_PX / k)
     for a in range(n_letters):
         for b in range(a + 1, n_letters):
             if abs(xs[b] - xs[a]) < 1e-6:
@@ -223,10 +161,10 @@ def signature_features(img: np.ndarray, k: float, box_w_mm: float) -> SignatureF
     if total == 0:
         return _EMPTY
     closed = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(
-        cv2.MORPH_ELLIPSE, (max(1, int(round(CLOSE_MM * k))) | 1,) * 2))
+        cv2.MORPH_ELLIPSE, (max(1, int(round(defs.SIGNATURE_CLOSE_MM * k))) | 1,) * 2))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
     spans = np.maximum(stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]) / k
-    keep = np.flatnonzero(spans >= STROKE_MIN_SPAN_MM) + 1
+    keep = np.flatnonzero(spans >= defs.SIGNATURE_STROKE_MIN_SPAN_MM) + 1
     ink_mm2 = total / (k * k)
     share = total / mask.size
     if len(keep) == 0:
@@ -251,40 +189,40 @@ def signature_features(img: np.ndarray, k: float, box_w_mm: float) -> SignatureF
 
 def decide_signature(f: SignatureFeatures) -> tuple[SignatureState, float, list[str]]:
     """State, confidence and the reasons against a signature (empty when present)."""
-    if f.strokes == 0 or (f.ink_mm2 < ABSENT_MAX_INK_MM2 and f.largest_span_mm < ABSENT_MAX_SPAN_MM):
+    if f.strokes == 0 or (f.ink_mm2 < defs.SIGNATURE_ABSENT_MAX_INK_MM2 and f.largest_span_mm < defs.SIGNATURE_ABSENT_MAX_SPAN_MM):
         conf = 0.99 if f.ink_mm2 == 0 else 0.9
         return "absent", conf, ["no pen line (empty, dust or a dot)"]
     against = []
-    if f.width_mm < SIG_MIN_WIDTH_MM:
+    if f.width_mm < defs.SIGNATURE_SIG_MIN_WIDTH_MM:
         against.append(f"only {f.width_mm:.1f} mm wide (a tick or a mark)")
-    if f.height_mm < SIG_MIN_HEIGHT_MM:
+    if f.height_mm < defs.SIGNATURE_SIG_MIN_HEIGHT_MM:
         against.append(f"only {f.height_mm:.1f} mm high (a line)")
-    if f.continuity < SIG_MIN_CONTINUITY:
+    if f.continuity < defs.SIGNATURE_SIG_MIN_CONTINUITY:
         against.append(f"pen line {f.continuity:.1f}× its width (straight strokes)")
-    if f.orient_entropy < SIG_MIN_ORIENT_ENTROPY:
+    if f.orient_entropy < defs.SIGNATURE_SIG_MIN_ORIENT_ENTROPY:
         against.append(f"one or two directions only (orientation entropy {f.orient_entropy:.2f}: a line or a cross)")
-    if f.straight_share > SIG_MAX_STRAIGHT_SHARE:
+    if f.straight_share > defs.SIGNATURE_SIG_MAX_STRAIGHT_SHARE:
         against.append(f"{f.straight_share:.0%} of the ink on long straight strokes (lines, a cross)")
-    if f.letters >= PRINT_MIN_LETTERS and f.on_baseline >= PRINT_MIN_ON_BASELINE:
+    if f.letters >= defs.SIGNATURE_PRINT_MIN_LETTERS and f.on_baseline >= defs.SIGNATURE_PRINT_MIN_ON_BASELINE:
         against.append(f"{f.letters} letters on one straight baseline (printed text)")
     if against:
         return "uncertain", 0.5, against
     # surer the further every measure is past its threshold
-    margins = [f.width_mm / SIG_MIN_WIDTH_MM, f.height_mm / SIG_MIN_HEIGHT_MM, f.continuity / SIG_MIN_CONTINUITY,
-               f.orient_entropy / SIG_MIN_ORIENT_ENTROPY, SIG_MAX_STRAIGHT_SHARE / max(f.straight_share, 0.3)]
+    margins = [f.width_mm / defs.SIGNATURE_SIG_MIN_WIDTH_MM, f.height_mm / defs.SIGNATURE_SIG_MIN_HEIGHT_MM, f.continuity / defs.SIGNATURE_SIG_MIN_CONTINUITY,
+               f.orient_entropy / defs.SIGNATURE_SIG_MIN_ORIENT_ENTROPY, defs.SIGNATURE_SIG_MAX_STRAIGHT_SHARE / max(f.straight_share, 0.3)]
     conf = float(min(0.99, 0.75 + 0.5 * (min(margins) - 1.0)))
     return "present", conf, []
 
 
 def read_signature(page, f: ExpandedField) -> Reading:
     """Read a signature box of a RegisteredPage (anything with ``.ink`` and ``.dpi``)."""
-    k = page.dpi / MM_PER_INCH
+    k = page.dpi / defs.MM_PER_INCH
     x, y, w, h = f.box
     ink = page.ink
-    x0, y0 = max(0, int(round((x + INSET_MM) * k))), max(0, int(round((y + INSET_MM) * k)))
-    x1 = min(ink.shape[1], int(round((x + w - INSET_MM) * k)))
-    y1 = min(ink.shape[0], int(round((y + h - INSET_MM) * k)))
-    feats = signature_features(ink[y0:y1, x0:x1], k, w - 2 * INSET_MM)
+    x0, y0 = max(0, int(round((x + defs.SIGNATURE_INSET_MM) * k))), max(0, int(round((y + defs.SIGNATURE_INSET_MM) * k)))
+    x1 = min(ink.shape[1], int(round((x + w - defs.SIGNATURE_INSET_MM) * k)))
+    y1 = min(ink.shape[0], int(round((y + h - defs.SIGNATURE_INSET_MM) * k)))
+    feats = signature_features(ink[y0:y1, x0:x1], k, w - 2 * defs.SIGNATURE_INSET_MM)
     state, conf, against = decide_signature(feats)
     value = {"present": True, "absent": False}.get(state)
     status = {"present": "ok", "absent": "empty", "uncertain": "low_confidence"}[state]

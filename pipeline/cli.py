@@ -85,6 +85,173 @@ def demo(data: DataDir, folder: str) -> None:
     run_demo(Path(folder), data, echo=click.echo)
 
 
+# --- orchestration: Prefect flows (flows.py) ------------------------------------------------------
+
+# `blankett serve` starts a Prefect server on this port unless PREFECT_API_URL names one, and
+# waits this long (s) for it to answer: 10 s to healthy was measured on a 2-core machine.
+SERVER_PORT = 4200
+SERVER_START_TIMEOUT_S = 120.0
+
+
+def _flows(data: DataDir, verbose: bool = False):
+    """The flows module with Prefect's home under the data directory (set before Prefect is
+    first imported: it reads its home then)."""
+    import os
+
+    from pipeline.config import DATA_ENV
+
+    data.ensure()
+    os.environ[DATA_ENV] = str(data.root)
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    import flows
+
+    flows.prefect_environment(data)
+    return flows
+
+
+_workers_option = click.option("--workers", type=int, default=None,
+                               help="Documents read in parallel (default: one per core; reading threads "
+                                    "per document = cores // workers).")
+_dask_option = click.option("--dask", default=None, metavar="ADDRESS",
+                            help="Read documents on a Dask cluster: a scheduler address (tcp://host:8786), "
+                                 "or 'local' for a local cluster of --workers processes.")
+
+
+@cli.command()
+@click.argument("path", type=click.Path(exists=True))
+@_workers_option
+@_dask_option
+@click.option("--page-timeout", type=float, default=None, metavar="S",
+              help="Seconds per page before a document is sent to review unread (default: 120).")
+@click.option("-v", "--verbose", is_flag=True, help="Show Prefect's log.")
+@click.pass_obj
+def process(data: DataDir, path: str, workers: int | None, dask: str | None, page_timeout: float | None,
+            verbose: bool) -> None:
+    """Process one batch file or folder now (Prefect's embedded mode: nothing to start)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from pipeline.intake import batch_paths
+
+    flows = _flows(data, verbose)
+    files = batch_paths(Path(path))
+    seen = {"files": 0, "pages": 0, "documents": 0}
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[status]}"), TimeElapsedColumn()) as bar:
+        t = bar.add_task(Path(path).name, total=len(files), status="starting Prefect")
+
+        def update(event: str, value) -> None:
+            if event == "file":
+                seen["files"] += 1
+                bar.update(t, completed=seen["files"] - 1, description=value.name)
+            elif event == "pages":
+                seen["pages"] += value
+            elif event == "document":
+                seen["documents"] += 1
+            bar.update(t, status=f"{seen['pages']} pages, {seen['documents']} documents read")
+
+        with flows.progress(update):
+            run = flows.run_batch(path, data, workers, dask,
+                                  page_timeout if page_timeout is not None else flows.PAGE_TIMEOUT_S)
+        bar.update(t, completed=len(files))
+    click.echo(flows.summary_markdown(run.summary))
+
+
+@cli.command()
+@_workers_option
+@_dask_option
+@click.option("--min-age", type=float, default=None, metavar="S",
+              help="Take only files untouched for this long (default: 60 s).")
+@click.option("--settle", type=float, default=None, metavar="S",
+              help="Look at each file's size twice this far apart (default: 2 s).")
+@click.option("-v", "--verbose", is_flag=True, help="Show Prefect's log.")
+@click.pass_obj
+def sweep(data: DataDir, workers: int | None, dask: str | None, min_age: float | None, settle: float | None,
+          verbose: bool) -> None:
+    """Sweep the inbox once now: every stable file processed, then archived or quarantined."""
+    flows = _flows(data, verbose)
+    kw = {} if min_age is None else {"min_age_s": min_age}
+    if settle is not None:
+        kw["settle_s"] = settle
+    result = flows.nightly_inbox(str(data.root), workers, dask, **kw)
+    if result["busy"]:
+        click.echo("another sweep is running: nothing done")
+    for f in result["files"]:
+        click.echo(f"{f['file']}: {f['outcome']} → {f['destination']}"
+                   + (f" ({f['reason']})" if f["reason"] else f", {f['documents']} documents"))
+    for name, why in result["waiting"]:
+        click.echo(f"{name}: waiting ({why})")
+    if not result["files"] and not result["waiting"] and not result["busy"]:
+        click.echo(f"inbox empty: {data.inbox}")
+
+
+@cli.command()
+@_workers_option
+@_dask_option
+@click.option("--port", type=int, default=SERVER_PORT, show_default=True,
+              help="Port of the local Prefect server started when PREFECT_API_URL is not set.")
+@click.option("-v", "--verbose", is_flag=True, help="Show Prefect's log.")
+@click.pass_obj
+def serve(data: DataDir, workers: int | None, dask: str | None, port: int, verbose: bool) -> None:
+    """Serve the deployments: the nightly inbox sweep (02:00 Europe/Stockholm) and process-batch.
+
+    Schedules need a real Prefect server (the temporary one runs no schedules): the one named
+    by PREFECT_API_URL, else a local one started here, its SQLite database under the data
+    directory, stopped on exit."""
+    import os
+    import subprocess
+    import time
+    import urllib.request
+
+    flows = _flows(data, verbose=True)
+    server = None
+    if not os.environ.get("PREFECT_API_URL"):
+        api = f"http://127.0.0.1:{port}/api"
+        exe = Path(sys.executable).with_name("prefect")
+        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "prefect"]
+        log = (data.root / "prefect" / "server.log").open("ab")
+        server = subprocess.Popen(cmd + ["server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                                  stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(),
+                                  start_new_session=True)  # its own process group: stopped whole
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while True:
+            try:
+                with urllib.request.urlopen(f"{api}/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                _stop(server)
+                raise click.ClickException(f"the Prefect server did not start; see {log.name}")
+            time.sleep(0.5)
+        os.environ["PREFECT_API_URL"] = api
+        click.echo(f"Prefect server on {api[:-4]} (database under {data.root / 'prefect'}; log {log.name})")
+    try:
+        flows.serve(data, workers, dask)
+    finally:
+        if server is not None:
+            _stop(server)
+
+
+def _stop(proc) -> None:
+    """Stop a process we started, and its children (its own process group)."""
+    import os
+    import signal
+    import subprocess
+
+    for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
 def main() -> None:
     try:
         cli(standalone_mode=False)

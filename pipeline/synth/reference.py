@@ -211,12 +211,15 @@ def render_reference_page(pdf: str | Path, page: int, dpi: int) -> np.ndarray:
     """The page as a greyscale uint8 image at ``dpi`` (white paper)."""
     import pypdfium2 as pdfium
 
-    doc = pdfium.PdfDocument(str(pdf))
-    try:
-        bitmap = doc[page - 1].render(scale=dpi / 72, grayscale=True)
-        return np.array(bitmap.to_pil().convert("L"))
-    finally:
-        doc.close()
+    from pipeline.synth.render import _PDFIUM_LOCK
+
+    with _PDFIUM_LOCK:  # PDFium is not thread-safe
+        doc = pdfium.PdfDocument(str(pdf))
+        try:
+            bitmap = doc[page - 1].render(scale=dpi / 72, grayscale=True)
+            return np.array(bitmap.to_pil().convert("L"))
+        finally:
+            doc.close()
 
 
 def grid_png(pdf: str | Path, page: int, out: str | Path, dpi: int = 150) -> None:

@@ -14,6 +14,7 @@ only places that convert.
 from __future__ import annotations
 
 import io
+import threading
 from pathlib import Path
 from typing import BinaryIO
 
@@ -288,16 +289,22 @@ def render_blank_pdf(template: FormTemplate, out: str | Path | BinaryIO, pages: 
 
 # --- rasterizing --------------------------------------------------------------------------
 
+# PDFium is not thread-safe: two threads rendering at once crashed the process (seen when
+# documents were read on threads). One render at a time.
+_PDFIUM_LOCK = threading.Lock()
+
+
 def rasterize_pdf(pdf_bytes: bytes, page_index: int, dpi: int) -> np.ndarray:
     """One page (0-based) of a PDF as a greyscale uint8 image at ``dpi`` (white = 255)."""
     import pypdfium2 as pdfium
 
-    doc = pdfium.PdfDocument(pdf_bytes)
-    try:
-        bitmap = doc[page_index].render(scale=dpi / PT_PER_INCH, grayscale=True)
-        return np.array(bitmap.to_pil().convert("L"))
-    finally:
-        doc.close()
+    with _PDFIUM_LOCK:
+        doc = pdfium.PdfDocument(pdf_bytes)
+        try:
+            bitmap = doc[page_index].render(scale=dpi / PT_PER_INCH, grayscale=True)
+            return np.array(bitmap.to_pil().convert("L"))
+        finally:
+            doc.close()
 
 
 # Replica PDFs per template object (keyed by id, the template kept alive next to its bytes so

@@ -1,0 +1,466 @@
+"""Prefect flows: the orchestration of blankett, thin over ``pipeline/``.
+
+- :func:`process_batch` — one batch file or folder. The page stage (ingest → identify →
+  register → split, :func:`pipeline.pages.process_file`) streams in the flow; every
+  document it hands over becomes **one task** (:func:`read_document`, never one per field:
+  a server must not drown in task runs) that reads all its fields on threads
+  (:func:`pipeline.document.process_document`). Retries are for I/O errors only; a page
+  that takes too long to read sends its document to review instead of failing the batch.
+  The run ends with a markdown and a table artifact summarising the batch.
+- :func:`nightly_inbox` — one sweep of the data directory's inbox (:mod:`pipeline.inbox`:
+  stable files only, atomic moves, exactly once across crashes), each file through
+  :func:`process_batch`. Served as a deployment on a cron schedule by :func:`serve`.
+
+Prefect's state lives under the data directory (``PREFECT_HOME=<data>/prefect``) and
+analytics are off. Prefect reads its home when it is first used, so set ``BLANKETT_DATA``
+before importing this module, or call :func:`prefect_environment` before the first flow
+runs (the ``blankett`` command does the former). Without ``PREFECT_API_URL`` a flow starts
+Prefect's temporary local server in process (nothing to run beforehand).
+
+Routing (validation / review / completion) comes with records and rules (next issue): the
+summary has a ``routes`` entry that stays empty until then, and page problems such as
+``read_timeout`` are reported for the rules to route.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from pipeline.config import DATA_ENV, DataDir
+
+# --- Prefect's environment: before Prefect is imported ------------------------------------------
+
+# The temporary server's first start on a new PREFECT_HOME took 13–25 s on a busy 2-core machine;
+# Prefect's default wait is 20 s.
+EPHEMERAL_STARTUP_TIMEOUT_S = 120
+
+
+def prefect_environment(data: DataDir) -> dict[str, str]:
+    """Point Prefect at ``<data>/prefect`` and switch analytics off (both needed: without the
+    latter the temporary server logs a "database is locked" traceback)."""
+    home = data.root / "prefect"
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    env = {
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": str(EPHEMERAL_STARTUP_TIMEOUT_S),
+    }
+    os.environ.update(env)
+    return env
+
+
+if os.environ.get(DATA_ENV):
+    prefect_environment(DataDir.resolve().ensure())
+
+from prefect import flow, get_run_logger, task  # noqa: E402
+from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
+from prefect.cache_policies import NO_CACHE  # noqa: E402
+from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
+
+from pipeline import inbox  # noqa: E402
+from pipeline.document import DocumentResult, process_document  # noqa: E402
+from pipeline.errors import InputFileError  # noqa: E402
+from pipeline.forms import TemplateRegistry  # noqa: E402
+from pipeline.identify import IdentifiedPage  # noqa: E402
+from pipeline.intake import batch_paths, quarantine  # noqa: E402
+from pipeline.pages import PageResult, process_file  # noqa: E402
+from pipeline.split import Document, Problem  # noqa: E402
+
+# --- constants ----------------------------------------------------------------------------------
+
+# A page's fields read in about 1–5 s on one core; a page still unread after this long (s) is
+# stuck on something (a pathological scan, a hung OCR call): its document goes to review.
+PAGE_TIMEOUT_S = 120.0
+# I/O errors (a network share that hiccups) are retried this often, this far apart (s); any
+# other error is a property of the file or a bug, and retrying would only repeat it.
+IO_RETRIES = 2
+IO_RETRY_DELAY_S = 5.0
+# Documents waiting for a reader, per worker: enough to keep workers busy while the page
+# stage produces the next one; more would only hold page images in memory.
+QUEUE_PER_WORKER = 2
+# The nightly sweep: 02:00 in Stockholm (after the scanning centre's evening runs).
+NIGHTLY_CRON = "0 2 * * *"
+NIGHTLY_TIMEZONE = "Europe/Stockholm"
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def plan_concurrency(workers: int | None = None, cores: int | None = None) -> tuple[int, int]:
+    """(document workers, reading threads per document) with workers × threads ≤ cores.
+    By default one worker per core and one thread each: documents in parallel scale better
+    than fields of one page (no waiting for a page's slowest field)."""
+    cores = cores or available_cores()
+    workers = max(1, min(workers or cores, cores))
+    return workers, max(1, cores // workers)
+
+
+# --- progress hooks (the command's progress bar) -------------------------------------------------
+
+_progress: list[Callable[[str, Any], None]] = []
+
+
+@contextmanager
+def progress(callback: Callable[[str, Any], None]) -> Iterator[None]:
+    """Call ``callback(event, value)`` while flows run in this process: ``("file", Path)``
+    when a file starts, ``("pages", n)`` per page, ``("document", DocumentResult)``."""
+    _progress.append(callback)
+    try:
+        yield
+    finally:
+        _progress.remove(callback)
+
+
+def _emit(event: str, value: Any) -> None:
+    for cb in list(_progress):
+        cb(event, value)
+
+
+# --- the document task ---------------------------------------------------------------------------
+
+def _is_io_error(exc: BaseException | None) -> bool:
+    """A system I/O error (with an errno), directly or as the cause of a refused file; not a
+    decoder's complaint about the content (PIL raises OSError without an errno)."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            return True
+        exc = exc.__cause__
+    return False
+
+
+def _retry_io_only(task, task_run, state) -> bool:
+    try:
+        state.result()
+    except BaseException as e:  # noqa: BLE001 - the state's own exception
+        return _is_io_error(e)
+    return False
+
+
+def _readable_pages(doc: Document[PageResult]) -> list[int]:
+    return [n for n, p in sorted(doc.pages.items()) if p.registered is not None and p.registered.ok]
+
+
+def _timed_out(doc: Document[PageResult], pages: list[int], budget_s: float) -> DocumentResult:
+    problems = list(doc.problems) + [
+        Problem("read_timeout", n,
+                f"Sidan {n} hann inte läsas inom {budget_s:.0f} s; dokumentet granskas manuellt.",
+                f"Page {n} was not read within {budget_s:.0f} s; the document goes to review.")
+        for n in pages]
+    return DocumentResult(doc.index, doc.form, doc.version, dict(doc.pages), len(doc.attachments),
+                          problems, {}, {"read": budget_s * 1e3})
+
+
+def _task_run_name(parameters: dict) -> str:
+    doc = parameters["doc"]
+    return f"read-{doc.key}-{doc.index + 1}"
+
+
+def _failed(doc: Document[PageResult], exc: BaseException) -> DocumentResult:
+    problems = list(doc.problems) + [
+        Problem("read_failed", None, f"Dokumentet kunde inte läsas ({type(exc).__name__}); det granskas manuellt.",
+                f"The document could not be read ({type(exc).__name__}: {exc}); it goes to review.")]
+    return DocumentResult(doc.index, doc.form, doc.version, dict(doc.pages), len(doc.attachments), problems, {}, {})
+
+
+@task(name="read-document", task_run_name=_task_run_name, cache_policy=NO_CACHE,
+      retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S, retry_condition_fn=_retry_io_only)
+def read_document(doc: Document[PageResult], threads: int = 1, page_timeout_s: float = PAGE_TIMEOUT_S
+                  ) -> DocumentResult:
+    """Every field of one document, on ``threads`` threads, within ``page_timeout_s`` per
+    readable page. Past that the document is reported with a ``read_timeout`` problem per page
+    (to review) and the batch goes on; the reading thread is left to finish on its own, since
+    Python cannot stop it."""
+    pages = _readable_pages(doc)
+    if not pages:
+        return process_document(doc, threads)
+    budget = page_timeout_s * len(pages)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-document")
+    future = pool.submit(process_document, doc, threads)
+    pool.shutdown(wait=False)
+    try:
+        return future.result(timeout=budget)
+    except FuturesTimeout:
+        return _timed_out(doc, pages, budget)
+
+
+# --- the batch flow ------------------------------------------------------------------------------
+
+@dataclass
+class BatchRun:
+    summary: dict  # JSON-able, see summarise()
+    documents: list[DocumentResult] = field(default_factory=list)
+
+
+def _file_documents(path: Path, registry: TemplateRegistry) -> Iterator[Document[PageResult]]:
+    """The documents of one file, re-opening it after an I/O error (documents already handed
+    over are skipped); other errors propagate."""
+    handed, attempt = 0, 0
+    while True:
+        try:
+            for i, doc in enumerate(process_file(path, registry)):
+                if i >= handed:
+                    handed += 1
+                    yield doc
+            return
+        except Exception as e:
+            attempt += 1
+            if not _is_io_error(e) or attempt > IO_RETRIES:
+                raise
+            get_run_logger().warning("%s: I/O error (%s), retry %d of %d in %.0f s",
+                                     path.name, e, attempt, IO_RETRIES, IO_RETRY_DELAY_S)
+            time.sleep(IO_RETRY_DELAY_S)
+
+
+def _prepare(doc: Document[PageResult]) -> None:
+    """Remove the form's print from every registered page here, in the flow's thread, before
+    the readers run in parallel: it renders the blank replica with pdfium, which is not
+    thread-safe (two renders at once crashed the process)."""
+    for n in _readable_pages(doc):
+        doc.pages[n].registered.ink  # noqa: B018 - computed once and kept on the page
+
+
+def _lean(doc: Document[PageResult]) -> Document[PageResult]:
+    """A copy of a document without what readers never look at — the scan and the upright
+    scan behind each registered page (7.7 MB a page at 200 dpi) — for sending to other
+    processes. The registered page itself (and its ink, if removed already) stays."""
+    pages = {}
+    for n, p in doc.pages.items():
+        rp = p.registered
+        if rp is not None:
+            rp = replace(rp, identified=IdentifiedPage(None, rp.identified.ident))
+        pages[n] = replace(p, registered=rp)
+    return replace(doc, pages=pages)
+
+
+def _page_ms(doc: Document[PageResult] | DocumentResult) -> float:
+    pages = list(doc.pages.values()) + (list(doc.attachments) if isinstance(doc, Document) else [])
+    return sum(sum(p.timings_ms.values()) for p in pages)
+
+
+STATUSES = ("ok", "low_confidence", "unreadable", "empty")
+
+
+def document_row(file: str, r: DocumentResult) -> dict:
+    problems = [p.code + (f"@{p.page}" if p.page else "") for p in r.problems]
+    problems += [f"page {n}: {p.problem}" for n, p in sorted(r.pages.items()) if p.problem]
+    return {"file": file, "document": r.index + 1, "form": r.key, "pages": sorted(r.pages),
+            "attachments": r.attachments, "problems": problems,
+            **{s: r.count(s) for s in STATUSES},
+            "read_s": round(r.timings_ms.get("read", 0.0) / 1e3, 2),
+            "route": None}  # set by the routing stage (records and rules, next issue)
+
+
+def summarise(batch: str, files: list[dict], rows: list[dict], wall_s: float, page_s: float,
+              read_s: float, workers: int, threads: int, runner: str) -> dict:
+    pages = sum(f["pages"] for f in files)
+    return {
+        "batch": batch,
+        "files": files,
+        "pages": pages,
+        "documents": len(rows),
+        "documents_per_form": dict(sorted(Counter(r["form"] for r in rows).items())),
+        "page_problems": dict(sorted(Counter(p.split("@")[0] if not p.startswith("page ") else "page"
+                                             for r in rows for p in r["problems"]).items())),
+        "readings": {s: sum(r[s] for r in rows) for s in STATUSES},
+        "refused_files": sum(1 for f in files if f["refused"]),
+        # validation | review | completion per document: the routing stage (next issue) fills this
+        "routes": None,
+        "timings": {"wall_s": round(wall_s, 2), "page_stage_s": round(page_s, 2), "read_s": round(read_s, 2),
+                    "s_per_page": round(wall_s / pages, 2) if pages else None},
+        "concurrency": {"workers": workers, "threads": threads, "runner": runner},
+        "table": rows,
+    }
+
+
+def summary_markdown(s: dict) -> str:
+    t = s["timings"]
+    lines = [f"# Batch {s['batch']}", "",
+             f"{s['pages']} pages, {s['documents']} documents in {len(s['files'])} file(s); "
+             f"{s['refused_files']} file(s) refused.", "",
+             f"Wall {t['wall_s']} s ({t['s_per_page']} s/page); page stage {t['page_stage_s']} s, "
+             f"reading {t['read_s']} s summed over {s['concurrency']['workers']} worker(s) × "
+             f"{s['concurrency']['threads']} thread(s) ({s['concurrency']['runner']}).", "",
+             "| form | documents |", "|---|---|"]
+    lines += [f"| {k} | {n} |" for k, n in s["documents_per_form"].items()]
+    lines += ["", "| reading status | fields |", "|---|---|"]
+    lines += [f"| {k} | {n} |" for k, n in s["readings"].items()]
+    if s["page_problems"]:
+        lines += ["", "| page problem | count |", "|---|---|"]
+        lines += [f"| {k} | {n} |" for k, n in s["page_problems"].items()]
+    refused = [f for f in s["files"] if f["refused"]]
+    if refused:
+        lines += ["", "Refused files:"] + [f"- {f['file']}: {f['refused']}" for f in refused]
+    lines += ["", "Routes: not decided yet — routing (validation / review / completion) comes with "
+                  "records and rules."]
+    return "\n".join(lines)
+
+
+@flow(name="process-batch", flow_run_name="batch-{path}", task_runner=ThreadPoolTaskRunner(),
+      validate_parameters=False)
+def process_batch(path: str, data_dir: str | None = None, workers: int | None = None,
+                  page_timeout_s: float = PAGE_TIMEOUT_S, quarantine_unusable: bool = True,
+                  runner: str = "threads") -> BatchRun:
+    """One batch (a file, or a folder of files in name order): page stage in the flow, one
+    read task per document. ``quarantine_unusable``: move files that cannot be opened to
+    quarantine/ (off when the inbox sweep does the moving)."""
+    logger = get_run_logger()
+    t0 = time.perf_counter()
+    data = DataDir.resolve(data_dir)
+    registry = TemplateRegistry.load()
+    workers, threads = plan_concurrency(workers)
+    limit = workers * QUEUE_PER_WORKER
+    remote = runner != "threads"  # documents are pickled to other processes
+    files: list[dict] = []
+    pending: list = []  # (file name, document, future), in batch order
+    done: list[tuple[str, DocumentResult]] = []
+    page_s = 0.0
+
+    def collect(until: int) -> None:
+        while len(pending) > until:
+            name, doc, fut = pending.pop(0)
+            r = fut.result(raise_on_failure=False)
+            if isinstance(r, BaseException):  # a reader's bug must not stop the batch either
+                logger.error("%s, document %d: reading failed: %r", name, doc.index + 1, r)
+                r = _failed(doc, r)
+            done.append((name, r))
+            _emit("document", r)
+
+    for f in batch_paths(Path(path)):
+        _emit("file", f)
+        info = {"file": f.name, "pages": 0, "documents": 0, "refused": None}
+        files.append(info)
+        try:
+            for doc in _file_documents(f, registry):
+                n = len(doc.pages) + len(doc.attachments)
+                info["pages"] += n
+                info["documents"] += 1
+                page_s += _page_ms(doc) / 1e3
+                _emit("pages", n)
+                if not remote or threads > 1:
+                    _prepare(doc)
+                collect(limit - 1)
+                pending.append((f.name, doc,
+                                read_document.submit(_lean(doc) if remote else doc, threads, page_timeout_s)))
+        except InputFileError as e:
+            info["refused"] = str(e)
+            logger.warning("refused %s: %s", f.name, e)
+            if quarantine_unusable:
+                q = quarantine(f, data, str(e))
+                info["quarantined_as"] = q.file.name
+    collect(0)
+    wall = time.perf_counter() - t0
+    rows = [document_row(name, r) for name, r in done]
+    summary = summarise(str(path), files, rows, wall, page_s,
+                        sum(r.timings_ms.get("read", 0.0) for _, r in done) / 1e3, workers, threads, runner)
+    create_markdown_artifact(summary_markdown(summary), key="batch-summary",
+                             description=f"Batch {Path(path).name}")
+    if rows:
+        create_table_artifact([{k: (", ".join(map(str, v)) if isinstance(v, list) else v) for k, v in r.items()}
+                               for r in rows], key="batch-documents", description=f"Documents of {Path(path).name}")
+    logger.info("%s: %d pages, %d documents in %.1f s", Path(path).name, summary["pages"], len(rows), wall)
+    return BatchRun(summary, [r for _, r in done])
+
+
+def api_url() -> str:
+    """The Prefect API this process talks to: PREFECT_API_URL, else the temporary local
+    server (started now if it is not running yet)."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return str(client.api_url)
+
+
+def batch_flow(workers: int | None = None, dask: str | None = None):
+    """:func:`process_batch` with its task runner: threads in this process (default), or a
+    Dask cluster — ``dask="local"`` starts one here (``workers`` processes), anything else is
+    a scheduler address (``tcp://host:8786``)."""
+    w, _ = plan_concurrency(workers)
+    if dask is None:
+        return process_batch.with_options(task_runner=ThreadPoolTaskRunner(max_workers=w))
+    from prefect_dask import DaskTaskRunner
+
+    if dask == "local":
+        # The workers report their task runs to this process's Prefect API; without its
+        # address each worker would start a temporary server of its own (10 s or more each,
+        # on the same SQLite database).
+        runner = DaskTaskRunner(cluster_kwargs={"n_workers": w, "threads_per_worker": 1, "processes": True,
+                                                "dashboard_address": ":0",
+                                                "env": {"PREFECT_API_URL": api_url()}})
+    else:
+        runner = DaskTaskRunner(address=dask)
+    return process_batch.with_options(task_runner=runner)
+
+
+def run_batch(path: str | Path, data: DataDir, workers: int | None = None, dask: str | None = None,
+              page_timeout_s: float = PAGE_TIMEOUT_S, quarantine_unusable: bool = True) -> BatchRun:
+    return batch_flow(workers, dask)(str(path), str(data.root), workers, page_timeout_s, quarantine_unusable,
+                                     "threads" if dask is None else f"dask:{dask}")
+
+
+# --- the inbox sweep -----------------------------------------------------------------------------
+
+@flow(name="nightly-inbox", validate_parameters=False)
+def nightly_inbox(data_dir: str | None = None, workers: int | None = None, dask: str | None = None,
+                  min_age_s: float = inbox.MIN_AGE_S, settle_s: float = inbox.SETTLE_S) -> dict:
+    """One sweep of the inbox: every stable file through :func:`process_batch`, then archived
+    or quarantined (see :mod:`pipeline.inbox`)."""
+    logger = get_run_logger()
+    data = DataDir.resolve(data_dir).ensure()
+
+    def processor(c: inbox.Claim) -> inbox.Verdict:
+        run = run_batch(c.path, data, workers, dask, quarantine_unusable=False)
+        refused = [f["refused"] for f in run.summary["files"] if f["refused"]]
+        summary = {k: v for k, v in run.summary.items()}
+        summary["claim"] = {"original": c.original, "sha256": c.sha256}
+        return inbox.Verdict(refused[0] if refused else None, summary)
+
+    report = inbox.sweep(data, processor, min_age_s, settle_s)
+    if report.busy:
+        logger.warning("another sweep is running on %s: nothing done", data.root)
+    rows = [{"file": f.original, "outcome": "quarantined" if f.quarantined else "archived",
+             "destination": str(f.destination.relative_to(data.root)), "reason": f.reason or "",
+             "documents": f.summary.get("documents", 0), "recovered": f.recovered} for f in report.finished]
+    md = [f"# Inbox sweep of {data.root}", "",
+          f"{len(report.archived)} archived, {len(report.quarantined)} quarantined, "
+          f"{len(report.waiting)} waiting (still being written or too new)."]
+    md += [f"- waiting: {n} ({why})" for n, why in report.waiting]
+    create_markdown_artifact("\n".join(md), key="inbox-sweep", description="Nightly inbox sweep")
+    if rows:
+        create_table_artifact(rows, key="inbox-files", description="Files of the sweep")
+    logger.info("sweep: %d archived, %d quarantined, %d waiting", len(report.archived),
+                len(report.quarantined), len(report.waiting))
+    return {"busy": report.busy, "files": rows, "waiting": report.waiting}
+
+
+# --- serving the deployments ---------------------------------------------------------------------
+
+def deployments(data: DataDir, workers: int | None = None, dask: str | None = None) -> list:
+    from prefect.schedules import Cron
+
+    params = {"data_dir": str(data.root), "workers": workers, "dask": dask}
+    return [
+        nightly_inbox.to_deployment(name="nightly-inbox", parameters=params,
+                                    schedules=[Cron(NIGHTLY_CRON, timezone=NIGHTLY_TIMEZONE)],
+                                    description="Sweep the inbox every night at 02:00 Stockholm time."),
+        process_batch.to_deployment(name="process-batch", parameters={"data_dir": str(data.root), "workers": workers},
+                                    description="One batch file or folder, on demand."),
+    ]
+
+
+def serve(data: DataDir, workers: int | None = None, dask: str | None = None) -> None:
+    """Serve the deployments until interrupted (needs a real server: see ``blankett serve``)."""
+    from prefect import serve as prefect_serve
+
+    prefect_serve(*deployments(data, workers, dask), limit=1)

@@ -223,14 +223,6 @@ def _file_documents(path: Path, registry: TemplateRegistry) -> Iterator[Document
             time.sleep(IO_RETRY_DELAY_S)
 
 
-def _prepare(doc: Document[PageResult]) -> None:
-    """Remove the form's print from every registered page here, in the flow's thread, before
-    the readers run in parallel: it renders the blank replica with pdfium, which is not
-    thread-safe (two renders at once crashed the process)."""
-    for n in _readable_pages(doc):
-        doc.pages[n].registered.ink  # noqa: B018 - computed once and kept on the page
-
-
 def _lean(doc: Document[PageResult]) -> Document[PageResult]:
     """A copy of a document without what readers never look at — the scan and the upright
     scan behind each registered page (7.7 MB a page at 200 dpi) — for sending to other
@@ -348,8 +340,6 @@ def process_batch(path: str, data_dir: str | None = None, workers: int | None = 
                 info["documents"] += 1
                 page_s += _page_ms(doc) / 1e3
                 _emit("pages", n)
-                if not remote or threads > 1:
-                    _prepare(doc)
                 collect(limit - 1)
                 pending.append((f.name, doc,
                                 read_document.submit(_lean(doc) if remote else doc, threads, page_timeout_s)))

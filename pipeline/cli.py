@@ -81,8 +81,7 @@ def demo(data: DataDir, folder: str) -> None:
     """Run the main job on a folder of sample batches and say where each document went."""
     from pipeline.demo import run_demo
 
-    data.ensure()
-    run_demo(Path(folder), data, echo=click.echo)
+    run_demo(Path(folder), data, _flows(data), echo=click.echo)
 
 
 # --- orchestration: Prefect flows (flows.py) ------------------------------------------------------

@@ -212,6 +212,10 @@ def _truth_value(kind: str, truth):
         return bool(truth)
     if kind == "text" and isinstance(truth, str):
         return " ".join(truth.split())
+    if kind == "phone" and isinstance(truth, str):
+        from pipeline.read.parse import phone
+
+        return phone(truth)
     return truth
 
 

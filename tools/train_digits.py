@@ -14,7 +14,9 @@ Every training character goes through what a scan does to a written digit before
 ±12°, shear, aspect, scale), a stroke width change (dilate / erode), a target height of 12–46
 px (a 2.5–5.8 mm digit at 200 or 300 dpi), blur, and either 1-bit thresholding or grey with
 noise. The reject class holds letters of the handwriting fonts, two or three touching MNIST
-digits, scrawl loops and bars: ink that is not one digit.
+digits, scrawl loops and bars: ink that is not one digit. ``--fragment-rejects`` adds slices
+of a digit and digits with a neighbour's slice or a stop stuck to them (the wrong cuts of the
+reader's segmentation search); tried once, no gain, not in the committed model.
 
 Runs in about 10 minutes on 2 CPU cores (torch threads = 2); prints the held-out accuracy.
 """
@@ -133,6 +135,52 @@ def touching(imgs: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
     return crop_ink(c)
 
 
+def fragment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
+    """A column slice of a digit (its left or right 30–60 %): what a wrong cut of a touching
+    pair leaves. None when the slice is a bare stroke that reads as a 1."""
+    a = crop_ink(cv2.resize(crop_ink(img), None, fx=2, fy=2, interpolation=cv2.INTER_LINEAR))
+    w = a.shape[1]
+    x = int(w * rng.uniform(0.3, 0.6))
+    part = crop_ink(a[:, :x] if rng.random() < 0.5 else a[:, x:])
+    if part.size == 0 or part.max() < 0.3 or part.shape[1] < 0.35 * part.shape[0]:
+        return None
+    # a slanted bare stroke reads as a 1 (to the committed model too): not a reject
+    if _looks_like_one(part):
+        return None
+    return part
+
+
+def _looks_like_one(a: np.ndarray) -> bool:
+    p = DigitClassifier.load().predict_all(normalize(a)[None])[0]
+    return bool(p[1] > 0.3)
+
+
+def misjoined(imgs: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """A digit with a slice of its neighbour, or a full stop, stuck to its side: a cut too wide."""
+    d = crop_ink(cv2.resize(crop_ink(imgs[0]), None, fx=2, fy=2, interpolation=cv2.INTER_LINEAR))
+    h = d.shape[0]
+    if rng.random() < 0.4:  # a stop at the foot of the line, touching
+        s = max(3, int(h * rng.uniform(0.12, 0.2)))
+        other = np.zeros((s, s), np.float32)
+        cv2.circle(other, (s // 2, s // 2), s // 2, 1.0, -1)
+        y0 = h - s
+    else:
+        other = fragment(imgs[1], rng)
+        if other is None:
+            other = bar(rng)
+        other = cv2.resize(other, (max(1, int(other.shape[1] * h / other.shape[0] * rng.uniform(0.8, 1.0))),
+                                   int(h * rng.uniform(0.8, 1.0))))
+        y0 = int(rng.integers(0, h - other.shape[0] + 1))
+    left = rng.random() < 0.5
+    ov = int(rng.integers(0, 3))
+    w = d.shape[1] + other.shape[1] - ov
+    c = np.zeros((h, w), np.float32)
+    dx, ox = (other.shape[1] - ov, 0) if left else (0, d.shape[1] - ov)
+    c[:, dx: dx + d.shape[1]] = d
+    np.maximum(c[y0: y0 + other.shape[0], ox: ox + other.shape[1]], other, out=c[y0: y0 + other.shape[0], ox: ox + other.shape[1]])
+    return crop_ink(c)
+
+
 # --- the "scan" of one character ------------------------------------------------------------------
 
 def scan_like(src: np.ndarray, rng: np.random.Generator, typed: bool = False) -> np.ndarray:
@@ -170,7 +218,7 @@ def scan_like(src: np.ndarray, rng: np.random.Generator, typed: bool = False) ->
 
 
 def build_set(mnist_x, mnist_y, glyphs_digit, glyphs_typed, glyphs_letter, rng, copies: int,
-              n_font: int, n_reject: int) -> tuple[np.ndarray, np.ndarray]:
+              n_font: int, n_reject: int, fragment_rejects: bool = False) -> tuple[np.ndarray, np.ndarray]:
     xs, ys = [], []
     for i in range(len(mnist_x)):
         xs.append(normalize(mnist_x[i]))  # the clean digit too
@@ -185,12 +233,31 @@ def build_set(mnist_x, mnist_y, glyphs_digit, glyphs_typed, glyphs_letter, rng, 
         ys.append(int(ch))
     for _ in range(n_reject):
         r = rng.random()
-        if r < 0.35:
+        if not fragment_rejects:  # the committed model's mix
+            if r < 0.35:
+                src = glyphs_letter[rng.integers(len(glyphs_letter))][0]
+            elif r < 0.7:
+                n = 2 if rng.random() < 0.8 else 3
+                src = touching([mnist_x[j] for j in rng.integers(len(mnist_x), size=n)], rng)
+            elif r < 0.9:
+                src = scrawl(rng)
+            else:
+                src = bar(rng)
+        elif r < 0.35:
             src = glyphs_letter[rng.integers(len(glyphs_letter))][0]
-        elif r < 0.7:
+        elif r < 0.55:
             n = 2 if rng.random() < 0.8 else 3
             src = touching([mnist_x[j] for j in rng.integers(len(mnist_x), size=n)], rng)
-        elif r < 0.9:
+        elif r < 0.7:  # a wrong cut of the segmentation search: a slice of a digit
+            for _ in range(20):  # (a 1 has no slice that is not a 1)
+                src = fragment(mnist_x[rng.integers(len(mnist_x))], rng)
+                if src is not None:
+                    break
+            else:
+                src = scrawl(rng)
+        elif r < 0.8:  # … or a digit with a neighbour's slice or a stop stuck to it
+            src = misjoined([mnist_x[j] for j in rng.integers(len(mnist_x), size=2)], rng)
+        elif r < 0.92:
             src = scrawl(rng)
         else:
             src = bar(rng)
@@ -235,6 +302,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--copies", type=int, default=1, help="augmented copies of each MNIST digit")
     ap.add_argument("--out", type=Path, default=WEIGHTS)
+    ap.add_argument("--fragment-rejects", action="store_true",
+                    help="add slices of digits and digits with a neighbour's slice or a stop to the reject "
+                         "class (tried: no gain on generated fields, see docs/digits.md)")
     ap.add_argument("--limit", type=int, default=None, help="train on fewer MNIST digits (a quick trial)")
     args = ap.parse_args(argv)
 
@@ -256,12 +326,14 @@ def main(argv: list[str] | None = None) -> int:
     g_letter = glyph_table(hand_fonts, REJECT_LETTERS)
     n_tr = tr.stop - tr.start
     x, y = build_set(x_all[tr], y_all[tr], g_digit, g_typed, g_letter, rng, args.copies,
-                     n_font=int(0.5 * n_tr), n_reject=int(0.3 * n_tr))
+                     n_font=int(0.5 * n_tr), n_reject=int((0.4 if args.fragment_rejects else 0.3) * n_tr),
+                     fragment_rejects=args.fragment_rejects)
     xh = np.asarray([normalize(i) for i in x_all[HOLDOUT[0]:HOLDOUT[1]]], np.float32)
     yh = y_all[HOLDOUT[0]:HOLDOUT[1]]
     hrng = np.random.default_rng(args.seed + 1000)
     xh_scan = np.asarray([scan_like(crop_ink(i), hrng) for i in x_all[HOLDOUT[0]:HOLDOUT[1]]], np.float32)
-    xr, _ = build_set(x_all[HOLDOUT[0]:HOLDOUT[0] + 1], y_all[:1], g_digit, g_typed, g_letter, hrng, 0, 0, 2000)
+    xr, _ = build_set(x_all[HOLDOUT[0]:HOLDOUT[0] + 1], y_all[:1], g_digit, g_typed, g_letter, hrng, 0, 0, 2000,
+                      fragment_rejects=args.fragment_rejects)
     xr = xr[1:]  # held-out reject samples (touching pairs drawn from train digits)
     print(f"data: {len(x)} training images ({np.bincount(y, minlength=N_CLASSES).tolist()}) "
           f"in {time.time() - t0:.0f} s", flush=True)

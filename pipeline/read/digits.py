@@ -8,11 +8,14 @@ Two parts:
   generator's handwriting and typed fonts; the weights (``digits.npz``, float16, BatchNorm
   folded in) run here in plain numpy (im2col convolutions), so torch is never needed at run time.
 * :func:`read_digit_string` cuts a field's ink (``page.ink_crop``: the filler's ink, print
-  removed, template space at the scan's dpi) into characters: connected components; broken
-  strokes of one digit merged; separators (``.`` ``,`` ``:`` ``-`` ``/`` and space gaps)
-  told apart by size and position; touching digits split at the cut the classifier is most
-  sure of. Comb fields are read cell by cell. The result keeps the top-3 candidates of every
-  digit, and :meth:`DigitString.candidates` ranks whole strings for the kind-specific parsers.
+  removed, template space at the scan's dpi) into characters: connected components,
+  separators (``.`` ``,`` ``:`` ``-`` and space gaps) told apart by size and position, wide
+  blobs over-segmented at the minima of their column profile; then a beam search over the
+  left-to-right pieces groups 1–3 of them into a character, scored by the classifier (all
+  candidates of a field in one batch), with a cost per cut through ink and a prior from the
+  field's kind (does the string parse, is it in the usual format). Comb fields are read cell
+  by cell. :meth:`DigitString.candidates` returns the search's best whole readings for the
+  kind-specific parsers.
 
 Preprocessing (MNIST convention, identical in training): a character's coverage (0 paper … 1
 ink) is cropped to its ink, scaled (aspect kept) to fit 20×20 px, and placed in 28×28 px with
@@ -22,6 +25,7 @@ its centre of mass at the centre.
 from __future__ import annotations
 
 import heapq
+import re
 from dataclasses import dataclass, field as dc_field
 from functools import lru_cache
 from pathlib import Path
@@ -166,24 +170,58 @@ TALL_SHARE = 0.45
 SEP_MAX_SHARE = 0.32
 # A dot (stop, comma, half a colon) at most this share of the line height across.
 DOT_MAX_SHARE = 0.22
+# A small component near a character but not under it, at most this share of the line height
+# across, is left to the segmentation search (a stop, a dash, or a broken-off piece).
+LOOSE_MAX_SHARE = 0.5
 # Characters further apart than this share of the line height have a space between them.
 SPACE_SHARE = 0.45
-# Blobs at least this wide (share of the line height) may be touching digits.
-SPLIT_MIN_SHARE = 0.8
-# … and when its digit probability is below SPLIT_DOUBT; always from SPLIT_WIDE_SHARE on.
-SPLIT_DOUBT = 0.9
-SPLIT_WIDE_SHARE = 1.05
-# Neighbours are tried joined (broken strokes of one digit) when one reads below MERGE_DOUBT,
-# they are at most MERGE_GAP_SHARE of the line height apart and MERGE_MAX_SHARE wide together.
-MERGE_DOUBT = 0.8
-MERGE_GAP_SHARE = 0.15
-MERGE_MAX_SHARE = 1.0
-# A piece of a split at least this wide (share of the line height): a deslanted 1 is a pen wide.
+# Blobs at least this wide (share of the line height) are over-segmented: cut at the lowest
+# minima of their column profile, CUTS_PER_HEIGHT cuts per line height of width, at most MAX_CUTS.
+OVERSEG_SHARE = 0.6
+# … unless narrower than OVERSEG_ALWAYS_SHARE and read as one digit with at least OVERSEG_DOUBT
+# (speed: most characters are clean singles).
+OVERSEG_ALWAYS_SHARE = 1.0
+OVERSEG_DOUBT = 0.98
+CUTS_PER_HEIGHT = 2.0
+MAX_CUTS = 6
+# A piece of a cut at least this wide (share of the line height): a deslanted 1 is a pen wide.
 PIECE_MIN_SHARE = 0.1
-# A split must beat the whole blob's log digit probability by this much (the whole is the prior).
-SPLIT_MARGIN = 0.1
-# Cut positions tried per blob (lowest column projection minima).
-MAX_CUTS = 4
+# One character is 1–MAX_GROUP consecutive pieces (or a whole component), at most
+# GROUP_MAX_SHARE of the line height wide, with gaps of at most GROUP_GAP_SHARE between them
+# (the broken strokes of one digit).
+MAX_GROUP = 3
+GROUP_MAX_SHARE = 1.15
+GROUP_GAP_SHARE = 0.3
+# A whole component (cut pieces back together) is always tried, up to this wide.
+WHOLE_MAX_SHARE = 2.5
+# Scores (natural log) of the search over segmentations, added to the characters' digit log
+# probabilities: a bonus per character read (0: the reject class already makes a touching pair
+# improbable as one digit, and the fragment rejects a slice of one), a cut through ink between
+# two characters (touching digits), a slice or loose speck read as a separator (and the share
+# of the cut cost it pays: a stop run into a digit is common), dropping a separator or a loose
+# speck, and a reading that does not parse as the field's kind.
+CHAR_BONUS = 0.0
+CUT_COST = 3.0
+SMALL_SEP = -1.0
+SEP_CUT_SHARE = 0.3
+DROP_SEP = -4.0
+PRIOR_INVALID = -6.0
+# How people write the values of a kind (spaces ignored), with log weights: the usual format
+# 0, a valid but unusual one less; any other valid string PRIOR_ODD_FORMAT.
+FORMATS: dict[str, tuple[tuple[str, float], ...]] = {
+    "clock_time": ((r"\d{1,2}[.:,]\d{2}", 0.0), (r"\d{4}", -1.0), (r"\d{3}", -2.0)),
+    "date": ((r"(\d{2})?\d{2}-\d{2}-\d{2}", 0.0), (r"(\d{2})?\d{6}", -1.0)),
+    "personnummer": ((r"(\d{2})?\d{6}[-+]\d{4}", 0.0), (r"(\d{2})?\d{10}", -0.5)),
+    "organisationsnummer": ((r"\d{6}-\d{4}", 0.0), (r"\d{10}", -0.5)),
+}
+PRIOR_ODD_FORMAT = -2.0
+# A digit reading of a character less than SHORT_SHARE of the line height high costs up to
+# SHORT_COST (linearly in the shortfall): a stop read as a 0.
+SHORT_SHARE = 0.75
+SHORT_COST = 8.0
+# Hypotheses kept per position, digits tried per character.
+BEAM = 24
+DIGITS_PER_GROUP = 3
 # Pad around a field's box read with its ink (mm): registration is good to ~0.3 mm, and a
 # digit written low may touch the box's bottom rule.
 PAD_MM = 0.6
@@ -206,6 +244,7 @@ class Token:
 class DigitString:
     tokens: list[Token] = dc_field(default_factory=list)
     ink: bool = False
+    ranked: list[tuple[str, float]] | None = None  # whole readings of the segmentation search
 
     @property
     def text(self) -> str:
@@ -216,8 +255,11 @@ class DigitString:
         return "".join(t.char for t in self.tokens if t.kind == "digit")
 
     def candidates(self, k: int = 5) -> list[tuple[str, float]]:
-        """The k most probable strings (product of the digits' probabilities; separators kept
-        as read), best first."""
+        """The k most probable strings, best first: the segmentation search's readings
+        (probabilities normalised over its final beam), or for comb fields the product of
+        the digits' probabilities."""
+        if self.ranked is not None:
+            return self.ranked[:k] if self.tokens else []
         beams: list[tuple[float, str]] = [(1.0, "")]
         for t in self.tokens:
             if t.kind == "sep" or not t.candidates:
@@ -235,6 +277,7 @@ class _Char:
     y0: int = 0
     y1: int = 0
     sep: str | None = None
+    small: str | None = None  # a loose dot or dash near a character: part of it, or a separator
 
 
 def _coverage(img: np.ndarray) -> np.ndarray:
@@ -349,6 +392,7 @@ def _group(fld: _Field) -> tuple[list[_Char], float]:
                 continue
         chars.append(_Char((i,), x0, x1, y0, y1))
     seps: list[_Char] = []
+    loose: list[_Char] = []
     for i in small:
         x0, y0, x1, y1 = fld.box(i)
         w, hh = x1 - x0, y1 - y0
@@ -368,7 +412,12 @@ def _group(fld: _Field) -> tuple[list[_Char], float]:
         if _host(chars, x0, x1) is None and max(w, hh) <= DOT_MAX_SHARE * h and 0.5 <= w / max(hh, 1) <= 2.0:
             seps.append(_Char((i,), x0, x1, y0, y1, "."))  # a raised dot: half of a colon
             continue
-        host = _host(chars, x0, x1) or _nearest(chars, x0, x1, 0.3 * h)
+        host = _host(chars, x0, x1)
+        if host is None and max(w, hh) <= LOOSE_MAX_SHARE * h and _nearest(chars, x0, x1, 0.3 * h) is not None:
+            # near a character but not under it: the search decides (a stop, a dash, or a piece)
+            loose.append(_Char((i,), x0, x1, y0, y1, small="-" if w >= 1.3 * hh and cy < 0.62 else "."))
+            continue
+        host = host or _nearest(chars, x0, x1, 0.3 * h)
         if host is not None:
             host.labels += (i,)
             host.x0, host.x1 = min(host.x0, x0), max(host.x1, x1)
@@ -387,7 +436,7 @@ def _group(fld: _Field) -> tuple[list[_Char], float]:
             out.append(_Char(p.labels + c.labels, min(p.x0, c.x0), max(p.x1, c.x1), min(p.y0, c.y0), max(p.y1, c.y1), ":"))
             continue
         out.append(c)
-    return sorted(chars + out, key=lambda c: (c.x0 + c.x1) / 2), h
+    return sorted(chars + loose + out, key=lambda c: (c.x0 + c.x1) / 2), h
 
 
 def _clear_above(fld: _Field, host: _Char, x0: int, x1: int, y0: int, gap: float) -> bool:
@@ -416,46 +465,28 @@ def _nearest(chars: list[_Char], x0: int, x1: int, limit: float) -> _Char | None
     return best
 
 
-def _merge_broken(clf: DigitClassifier, fld: _Field, chars: list[_Char], digits: list[_Char],
-                  pr: list[np.ndarray], h: float) -> tuple[list[_Char], list[np.ndarray]]:
-    """Join neighbours that are the broken strokes of one digit: a pair close together, narrow
-    enough together for one digit, with one of them doubtful, is joined when the joined image
-    reads as a digit more surely than the two apart (log probabilities)."""
-    seps = [((c.x0 + c.x1) / 2) for c in chars if c.sep is not None]
-    i = 0
-    while i + 1 < len(digits):
-        a, b = digits[i], digits[i + 1]
-        pa, pb = float(pr[i][:10].max()), float(pr[i + 1][:10].max())
-        gap = b.x0 - a.x1
-        width = max(a.x1, b.x1) - min(a.x0, b.x0)
-        between = any(a.x1 <= x <= b.x0 for x in seps)
-        if min(pa, pb) < MERGE_DOUBT and gap <= MERGE_GAP_SHARE * h and width <= MERGE_MAX_SHARE * h and not between:
-            m = _Char(a.labels + b.labels, min(a.x0, b.x0), max(a.x1, b.x1), min(a.y0, b.y0), max(a.y1, b.y1))
-            pm = _classify(clf, fld, [m])[0]
-            if np.log(pm[:10].max() + 1e-6) > np.log(pa + 1e-6) + np.log(pb + 1e-6):
-                digits[i: i + 2] = [m]
-                pr[i: i + 2] = [pm]
-                continue
-        i += 1
-    return digits, pr
+def _token(fld: _Field, c: _Char, pr: np.ndarray) -> Token:
+    top = np.argsort(-pr[:10])[:3]
+    cands = tuple((str(int(d)), float(pr[d])) for d in top)
+    return Token("digit", cands[0][0], cands, fld.orig_box(c), float(pr[REJECT]))
 
 
-def _cuts(fld: _Field, c: _Char, h: float) -> list[int]:
+def _cuts(fld: _Field, c: _Char, h: float, max_cuts: int) -> list[int]:
     """Columns where a touching pair may be cut: the lowest minima of the ink per column."""
     sel = np.isin(fld.labels[:, c.x0: c.x1], c.labels)
     prof = sel.sum(axis=0).astype(float)
     lo = max(1, int(PIECE_MIN_SHARE * h))
     cand = []
-    for x in range(lo, len(prof) - lo):
-        if prof[x] <= prof[x - 1] and prof[x] <= prof[x + 1]:
+    for x in range(lo, len(prof) - lo + 1):
+        if prof[x] <= prof[x - 1] and (x + 1 >= len(prof) or prof[x] <= prof[x + 1]):
             cand.append((prof[x] + 0.02 * abs(x - len(prof) / 2), x))
     out: list[int] = []
     for _, x in sorted(cand):
-        if all(abs(x - o) >= 0.1 * h for o in out):
+        if all(abs(x - o) >= PIECE_MIN_SHARE * h for o in out):
             out.append(x)
-        if len(out) == MAX_CUTS:
+        if len(out) == max_cuts:
             break
-    return [c.x0 + x for x in out]
+    return sorted(c.x0 + x for x in out)
 
 
 def _pieces(c: _Char, cuts: Sequence[int]) -> list[_Char]:
@@ -463,40 +494,89 @@ def _pieces(c: _Char, cuts: Sequence[int]) -> list[_Char]:
     return [_Char(c.labels, a, b, c.y0, c.y1) for a, b in zip(xs[:-1], xs[1:])]
 
 
-def _split(clf: DigitClassifier, fld: _Field, c: _Char, h: float, p_whole: np.ndarray) -> tuple[list[_Char], np.ndarray]:
-    """The best reading of a wide blob: whole, or cut in two or three."""
-    cuts = _cuts(fld, c, h)
-    options: list[list[_Char]] = [_pieces(c, [x]) for x in cuts]
-    if c.x1 - c.x0 >= 1.4 * h:
-        options += [_pieces(c, [a, b]) for i, a in enumerate(cuts) for b in cuts[i + 1:]]
-    options = [o for o in options if all(p.x1 - p.x0 >= PIECE_MIN_SHARE * h for p in o)]
-    if not options:
-        return [c], p_whole[None]
-    flat = [p for o in options for p in o]
-    pr = _classify(clf, fld, flat)
-    best, best_score, best_pr = [c], float(np.log(p_whole[:10].max() + 1e-6)) + SPLIT_MARGIN, p_whole[None]
-    k = 0
-    for o in options:
-        po = pr[k: k + len(o)]
-        k += len(o)
-        score = float(np.log(po[:, :10].max(axis=1) + 1e-6).sum())
-        if score > best_score:
-            best, best_score, best_pr = o, score, po
-    return best, best_pr
+@dataclass
+class _Atom:
+    """One piece of the over-segmented ink, left to right: a separator as read, or a part of a
+    character (a component, or a column slice of a wide one)."""
+
+    part: _Char
+    sep: str | None = None  # a separator component ("." "," ":" "-")
+    small: str | None = None  # a slice small enough to be a separator: what it would be
+    cut_left: bool = False  # cut off the piece to its left (not a gap in the ink)
 
 
-def _token(fld: _Field, c: _Char, pr: np.ndarray) -> Token:
-    top = np.argsort(-pr[:10])[:3]
-    cands = tuple((str(int(d)), float(pr[d])) for d in top)
-    return Token("digit", cands[0][0], cands, fld.orig_box(c), float(pr[REJECT]))
+def _atoms(fld: _Field, chars: list[_Char], h: float, top: float, bot: float,
+           clf: DigitClassifier) -> list[_Atom]:
+    # blobs of one digit's width that read as a digit surely enough are not cut
+    mid = [c for c in chars if c.sep is None and c.small is None
+           and OVERSEG_SHARE * h <= c.x1 - c.x0 < OVERSEG_ALWAYS_SHARE * h]
+    sure = {id(c) for c, p in zip(mid, _classify(clf, fld, mid)) if p[:10].max() >= OVERSEG_DOUBT}
+    out: list[_Atom] = []
+    for c in chars:
+        if c.sep is not None:
+            out.append(_Atom(c, c.sep))
+            continue
+        if c.small is not None:
+            out.append(_Atom(c, None, c.small))
+            continue
+        w = c.x1 - c.x0
+        cuts = _cuts(fld, c, h, min(MAX_CUTS, int(CUTS_PER_HEIGHT * w / h))) \
+            if w >= OVERSEG_SHARE * h and id(c) not in sure else []
+        for k, p in enumerate(_pieces(c, cuts)):
+            out.append(_Atom(p, None, _small_sep(fld, p, h, top, bot) if cuts else None, k > 0))
+    return out
+
+
+def _small_sep(fld: _Field, p: _Char, h: float, top: float, bot: float) -> str | None:
+    """What a slice of a blob would be as a separator (a stop or dash fused to a digit)."""
+    ys, xs = np.nonzero(np.isin(fld.labels[:, p.x0: p.x1], p.labels))
+    if len(ys) == 0:
+        return None
+    hh, w = ys.max() - ys.min() + 1, xs.max() - xs.min() + 1
+    cy = ((ys.min() + ys.max() + 1) / 2 - top) / h
+    if max(w, hh) <= SEP_MAX_SHARE * h and cy >= 0.62:
+        return "."
+    if hh <= SEP_MAX_SHARE * h and w >= 1.3 * hh and 0.25 <= cy <= 0.8:
+        return "-"
+    return None
+
+
+def _group_image(fld: _Field, parts: Sequence[_Char]) -> np.ndarray:
+    x0, x1 = min(p.x0 for p in parts), max(p.x1 for p in parts)
+    sel = np.zeros((fld.labels.shape[0], x1 - x0), bool)
+    for p in parts:
+        sel[:, p.x0 - x0: p.x1 - x0] |= np.isin(fld.labels[:, p.x0: p.x1], p.labels)
+    return np.where(sel, fld.cov[:, x0: x1], 0.0)
+
+
+def _prior(kind: str | None, s: str) -> float:
+    """Log prior of a whole reading for the field's kind: 0 when it parses as a value of the
+    kind, PRIOR_INVALID when it does not (a prior, not a filter: the parse stage decides)."""
+    if kind is None:
+        return 0.0
+    from pipeline.forms import FieldKind
+    from pipeline.read.parse import normalise
+
+    try:
+        ok = normalise(FieldKind(kind), s) is not None
+    except ValueError:
+        return 0.0
+    if not ok:
+        return PRIOR_INVALID
+    forms = FORMATS.get(kind)
+    if forms is None:
+        return 0.0
+    t = s.replace(" ", "")
+    return max((w for pat, w in forms if re.fullmatch(pat, t)), default=PRIOR_ODD_FORMAT)
 
 
 def read_digits_image(img: np.ndarray, dpi: float, cells: int | None = None,
                       inner: tuple[int, int, int, int] | None = None,
-                      clf: DigitClassifier | None = None) -> DigitString:
+                      clf: DigitClassifier | None = None, kind: str | None = None) -> DigitString:
     """Read the digits of one field's ink crop (uint8, 255 paper). ``cells``: a comb field
     with that many cells across the box ``inner`` (x0, y0, x1, y1 px of the box in the crop;
-    components centred outside it are ignored)."""
+    components centred outside it are ignored). ``kind`` (a FieldKind value) ranks the whole
+    readings by whether they parse as that kind."""
     clf = clf or DigitClassifier.load()
     px = dpi / MM_PER_INCH
     if int((img < INK_LEVEL).sum()) < MIN_INK_MM2 * px * px:
@@ -506,30 +586,91 @@ def read_digits_image(img: np.ndarray, dpi: float, cells: int | None = None,
     fld = _Field(img, dpi, inner)
     if not fld.comps:
         return DigitString([], False)
+    top, bot, h = _line(fld)
     chars, h = _group(fld)
-    digits = [c for c in chars if c.sep is None]
-    pr = list(_classify(clf, fld, digits))
-    digits, pr = _merge_broken(clf, fld, chars, digits, pr, h)
-    by_id = {id(c): p for c, p in zip(digits, pr)}
-    tokens: list[Token] = []
-    prev_x1: int | None = None
-    for c in sorted([c for c in chars if c.sep is not None] + digits, key=lambda c: (c.x0 + c.x1) / 2):
-        if prev_x1 is not None and c.x0 - prev_x1 > SPACE_SHARE * h and c.sep is None \
-                and not (tokens and tokens[-1].kind == "sep"):
-            tokens.append(Token("sep", " "))
-        if c.sep is not None:
-            tokens.append(Token("sep", c.sep, (), fld.orig_box(c)))
-            prev_x1 = c.x1
+    atoms = _atoms(fld, chars, h, top, bot, clf)
+    n = len(atoms)
+    # every run of 1–3 consecutive character pieces narrow enough for one digit, one batch
+    groups: list[tuple[int, int]] = []
+    for i in range(n):
+        if atoms[i].sep is not None:
             continue
-        p = by_id[id(c)]
-        parts, prs = [c], p[None]
-        w = c.x1 - c.x0
-        if w >= SPLIT_WIDE_SHARE * h or (w >= SPLIT_MIN_SHARE * h and p[:10].max() < SPLIT_DOUBT):
-            parts, prs = _split(clf, fld, c, h, p)
-        for part, pp in zip(parts, prs):
-            tokens.append(_token(fld, part, pp))
-        prev_x1 = c.x1
-    return DigitString(tokens, True)
+        for j in range(i + 1, n + 1):
+            if atoms[j - 1].sep is not None:
+                break
+            if j > i + 1 and atoms[j - 2].part.x1 < atoms[j - 1].part.x0 - GROUP_GAP_SHARE * h:
+                break
+            whole = not atoms[i].cut_left and (j == n or not atoms[j].cut_left)  # uncut components
+            if j - i > MAX_GROUP and not whole:
+                continue
+            wide = atoms[j - 1].part.x1 - atoms[i].part.x0
+            if wide > WHOLE_MAX_SHARE * h:
+                break
+            if wide > GROUP_MAX_SHARE * h and not whole:
+                continue
+            groups.append((i, j))
+    crops = [_group_image(fld, [a.part for a in atoms[i:j]]) for i, j in groups]
+    imgs = np.asarray([normalize(c) for c in crops]) if groups else np.zeros((0, SIDE, SIDE), np.float32)
+    pr = clf.predict_all(imgs)
+    logp = np.log(pr[:, :10] + 1e-6)
+    # a digit is about a line high: a short group (a stop, a dash, a slice's stub) is no digit,
+    # however round it looks once normalised to 20 px
+    tall = np.array([np.ptp(np.nonzero(c.any(axis=1))[0]) + 1 if c.any() else 0 for c in crops], float) / h
+    logp -= (SHORT_COST * np.maximum(SHORT_SHARE - tall, 0.0) / SHORT_SHARE)[:, None]
+    by_start: dict[int, list[int]] = {}
+    for g, (i, j) in enumerate(groups):
+        by_start.setdefault(i, []).append(g)
+    # beam over the atoms: (score, text, path); path items: ("d", group, digit) / ("s", atom, char)
+    beams: list[list[tuple[float, str, tuple]]] = [[] for _ in range(n + 1)]
+    beams[0] = [(0.0, "", ())]
+    for i in range(n):
+        if not beams[i]:
+            continue
+        beams[i] = heapq.nlargest(BEAM, beams[i], key=lambda b: b[0])
+        gap = atoms[i].part.x0 - atoms[i - 1].part.x1 if i else 0
+        a = atoms[i]
+        for score, text, path in beams[i]:
+            if a.sep is not None:
+                beams[i + 1].append((score, text + a.sep, path + (("s", i, a.sep),)))
+                beams[i + 1].append((score + DROP_SEP, text, path))
+                continue
+            cost = CUT_COST if a.cut_left else 0.0
+            sp = " " if (gap > SPACE_SHARE * h and text and text[-1].isdigit()) else ""
+            if a.small is not None:
+                beams[i + 1].append((score + SMALL_SEP - SEP_CUT_SHARE * cost, text + a.small, path + (("s", i, a.small),)))
+            if a.part.small is not None:  # a loose speck may be noise
+                beams[i + 1].append((score + DROP_SEP, text, path))
+            for g in by_start.get(i, ()):
+                j = groups[g][1]
+                for d in np.argsort(-logp[g])[:DIGITS_PER_GROUP]:
+                    beams[j].append((score + float(logp[g, d]) + CHAR_BONUS - cost, text + sp + str(int(d)),
+                                     path + (("d", g, int(d)),)))
+    final: dict[str, tuple[float, tuple]] = {}
+    for score, text, path in heapq.nlargest(BEAM, beams[n], key=lambda b: b[0]):
+        s = score + _prior(kind, text)
+        if text not in final or s > final[text][0]:
+            final[text] = (s, path)
+    if not final:
+        return DigitString([], True)
+    ranked = sorted(final.items(), key=lambda kv: -kv[1][0])
+    sc = np.array([v[0] for _, v in ranked])
+    p = np.exp(sc - sc.max())
+    p /= p.sum()
+    cands = [(t, float(q)) for (t, _), q in zip(ranked, p)]
+    tokens: list[Token] = []
+    for item in ranked[0][1][1]:
+        if item[0] == "s":
+            tokens.append(Token("sep", item[2], (), fld.orig_box(atoms[item[1]].part)))
+            continue
+        g = item[1]
+        i, j = groups[g]
+        if tokens and tokens[-1].kind == "digit" and i and atoms[i].part.x0 - atoms[i - 1].part.x1 > SPACE_SHARE * h:
+            tokens.append(Token("sep", " "))
+        parts = [a.part for a in atoms[i:j]]
+        c = _Char(tuple(sorted({l for q in parts for l in q.labels})), min(q.x0 for q in parts),
+                  max(q.x1 for q in parts))
+        tokens.append(_token(fld, c, pr[g]))
+    return DigitString(tokens, True, cands)
 
 
 def _read_comb(img: np.ndarray, dpi: float, cells: int, inner, clf: DigitClassifier) -> DigitString:
@@ -575,4 +716,4 @@ def read_digit_string(page, field, pad_mm: float = PAD_MM, clf: DigitClassifier 
     inner = (int(round(x * k)) - cx0, int(round(y * k)) - cy0,
              int(round((x + w) * k)) - cx0, int(round((y + h) * k)) - cy0)
     cells = field.cells if getattr(field, "frame", None) == "comb" and field.cells else None
-    return read_digits_image(img, page.dpi, cells, inner, clf)
+    return read_digits_image(img, page.dpi, cells, inner, clf, kind=getattr(field.kind, "value", None))

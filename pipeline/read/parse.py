@@ -122,9 +122,13 @@ def amount(s: str) -> str | None:
 
 
 def phone(s: str) -> str | None:
+    """A phone number's digits (a leading + kept): spacing and dashes are how people group
+    them, not part of the number."""
     t = s.strip()
     d = _digits(t)
-    return t if 7 <= len(d) <= 13 and re.fullmatch(r"[\d\s\-+()/]+", t) else None
+    if not (7 <= len(d) <= 13 and re.fullmatch(r"[\d\s\-+()/]+", t)):
+        return None
+    return ("+" if t.startswith("+") else "") + d
 
 
 def text(s: str) -> str | None:

@@ -46,6 +46,23 @@ class Document(Generic[P]):
         return f"{self.form}/{self.version}" if self.form else "unidentified"
 
 
+_PNR_KEYS = ("person_personnummer", "assistent_personnummer")
+
+
+def _compare(doc_identity: dict[str, str], page_identity: dict[str, str]) -> tuple[bool, list[str]]:
+    """(another document?, keys that disagree). A personnummer is Luhn-checked, so two that
+    were both read confidently and differ belong to different people: another document. A
+    month alone that differs while the personnummer agree (or are unread) is more likely a
+    misread than a new document: the page stays, and the mismatch is reported."""
+    differ = [k for k, v in page_identity.items() if k in doc_identity and doc_identity[k] != v]
+    shared_pnr = [k for k in _PNR_KEYS if k in doc_identity and k in page_identity]
+    if any(k in differ for k in _PNR_KEYS):
+        return True, differ
+    if differ and not shared_pnr:  # nothing else to go by: the month decides
+        return True, differ
+    return False, differ
+
+
 class Splitter(Generic[P]):
     """Streaming grouping: feed pages in batch order with :meth:`add`; a document is handed
     back as soon as the next document starts (pages of no form that follow it are still
@@ -88,7 +105,7 @@ class Splitter(Generic[P]):
         done: list[Document[P]] = []
         cur, n = self.cur, ident.page_number
         same = cur is not None and cur.form == ident.form and cur.version == ident.version
-        clash = same and any(cur.identity.get(k, v) != v for k, v in identity.items())
+        clash, mismatch = _compare(cur.identity, identity) if same else (False, [])
         if not same or n in cur.pages or clash:
             if same and not clash and n in cur.pages and n != 1 and len(cur.pages) < self.page_counts.get(cur.key, 0):
                 # the same page again while the document still lacks others: a duplicate
@@ -106,6 +123,10 @@ class Splitter(Generic[P]):
         elif n < self.last_number and not any(p.code == "page_order" for p in cur.problems):
             cur.problems.append(Problem("page_order", n, "Sidorna kom i fel ordning.",
                                         "The pages arrived out of order."))
+        if same and not clash and mismatch:
+            cur.problems.append(Problem("header_mismatch", n,
+                                        f"Sidan {n}: {', '.join(mismatch)} stämmer inte med resten av blanketten.",
+                                        f"Page {n}: {', '.join(mismatch)} does not match the rest of the form."))
         cur.pages[n] = page
         cur.order.append(i)
         for k, v in identity.items():

@@ -244,3 +244,11 @@ def test_split_uses_running_headers():
     # unread (missing) header values never split a document
     docs = split(list(range(4)), _ids("3059:1", "3059:2", "3059:3", "blank"), COUNTS, [a, {}, {"year_month": "2026-09"}, {}])
     assert len(docs) == 1 and not docs[0].problems
+
+
+def test_a_misread_month_does_not_split_a_document():
+    a1 = {"assistent_personnummer": "198503121234", "year_month": "2026-08"}  # month misread on page 1
+    a2 = {"assistent_personnummer": "198503121234", "year_month": "2026-05"}
+    docs = split(list(range(3)), _ids("3059:1", "3059:2", "3059:3"), COUNTS, [a1, a2, a2])
+    assert len(docs) == 1
+    assert [(p.code, p.page) for p in docs[0].problems] == [("header_mismatch", 2), ("header_mismatch", 3)]

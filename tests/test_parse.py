@@ -27,7 +27,7 @@ REF = date(2026, 11, 23)
     (K.hours, "0163", "163"), (K.minutes, "05", "5"), (K.minutes, "60", None),
     (K.amount, "1 234,50", "1234.50"), (K.amount, "1234", "1234.00"), (K.amount, "12,5", "12.50"), (K.amount, "12,345", None),
     (K.phone, "070-123 45 67", "0701234567"), (K.phone, "+46 70 123 45 67", "+46701234567"), (K.phone, "12", None),
-    (K.text, "  Anna   Berg ", "Anna Berg"), (K.text, "   ", None),
+    (K.text, "  Anna   Berg ", "Anna Berg"), (K.text, "   ", None), (K.text, "Emma Nilsson:", "Emma Nilsson"), (K.text, "| Ingrid Holm |", "Ingrid Holm"),
 ])
 def test_normalise(kind, written, canonical):
     assert normalise(kind, written, reference=REF) == canonical

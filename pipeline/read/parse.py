@@ -131,8 +131,13 @@ def phone(s: str) -> str | None:
     return ("+" if t.startswith("+") else "") + d
 
 
+# Marks OCR makes of a box edge or a speck at either end of a line of writing; no name or
+# address starts or ends with them.
+_EDGE_JUNK = "|:;_~`'\"!"
+
+
 def text(s: str) -> str | None:
-    t = " ".join(s.split())
+    t = " ".join(s.split()).strip(_EDGE_JUNK + " ")
     return t or None
 
 

@@ -931,19 +931,14 @@ def apply_fault(doc: DocumentTruth, template: FormTemplate, fault: str, rng: np.
         bad = corrupt_check_digit(good, rng)
         for other in [o for o, x in v.items() if x == good]:  # written the same way everywhere
             v[other] = bad
-    elif fault == "totals_mismatch":
-        kinds = [k for k in TIME_KINDS if f"tid.{k}.timmar" in fields]
+    elif fault in ("totals_mismatch", "summa_mismatch"):
+        # 3057 point 2 ("tid") or 3059 page 3 ("summa") no longer adds up: shift one kind
+        prefix = "tid" if fault == "totals_mismatch" else "summa"
+        kinds = [k for k in TIME_KINDS if f"{prefix}.{k}.timmar" in fields]
         if not kinds:
             return False
-        nonzero = [k for k in kinds if is_filled(v, f"tid.{k}.timmar")]
-        if not _shift_hm(v, "tid", _pick(rng, nonzero or kinds), rng):
-            return False
-    elif fault == "summa_mismatch":
-        kinds = [k for k in TIME_KINDS if f"summa.{k}.timmar" in fields]
-        if not kinds:
-            return False
-        nonzero = [k for k in kinds if is_filled(v, f"summa.{k}.timmar")]
-        if not _shift_hm(v, "summa", _pick(rng, nonzero or kinds), rng):
+        nonzero = [k for k in kinds if is_filled(v, f"{prefix}.{k}.timmar")]
+        if not _shift_hm(v, prefix, _pick(rng, nonzero or kinds), rng):
             return False
     elif fault == "late":
         if doc.month is None:

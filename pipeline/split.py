@@ -50,13 +50,15 @@ _PNR_KEYS = ("person_personnummer", "assistent_personnummer")
 
 
 def _compare(doc_identity: dict[str, str], page_identity: dict[str, str]) -> tuple[bool, list[str]]:
-    """(another document?, keys that disagree). A personnummer is Luhn-checked, so two that
-    were both read confidently and differ belong to different people: another document. A
-    month alone that differs while the personnummer agree (or are unread) is more likely a
-    misread than a new document: the page stays, and the mismatch is reported."""
+    """(another document?, keys that disagree). Personnummer are Luhn-checked, so one that was
+    read confidently and differs usually means another person: another document — unless
+    another personnummer on the page agrees (a misread can pass Luhn by chance, one in ten
+    for a wrong digit). A month that differs while a personnummer agrees is a misread too.
+    Either way the page stays and the mismatch is reported, for an operator to look at."""
     differ = [k for k, v in page_identity.items() if k in doc_identity and doc_identity[k] != v]
     shared_pnr = [k for k in _PNR_KEYS if k in doc_identity and k in page_identity]
-    if any(k in differ for k in _PNR_KEYS):
+    pnr_agrees = any(k not in differ for k in shared_pnr)
+    if any(k in differ for k in _PNR_KEYS) and not pnr_agrees:
         return True, differ
     if differ and not shared_pnr:  # nothing else to go by: the month decides
         return True, differ

@@ -252,3 +252,12 @@ def test_a_misread_month_does_not_split_a_document():
     docs = split(list(range(3)), _ids("3059:1", "3059:2", "3059:3"), COUNTS, [a1, a2, a2])
     assert len(docs) == 1
     assert [(p.code, p.page) for p in docs[0].problems] == [("header_mismatch", 2), ("header_mismatch", 3)]
+
+
+def test_one_misread_personnummer_does_not_split_when_the_other_agrees():
+    p1 = {"person_personnummer": "195304016628", "assistent_personnummer": "197307295324"}  # misread, passes Luhn
+    p2 = {"person_personnummer": "195304011728", "assistent_personnummer": "197307295324"}
+    other = {"person_personnummer": "195304011728", "assistent_personnummer": "199001011239"}
+    docs = split(list(range(4)), _ids("3059:1", "3059:2", "3059:3", "3059:2"), COUNTS, [p1, p2, p2, other])
+    assert [sorted(d.pages.values()) for d in docs] == [[0, 1, 2], [3]]
+    assert ("header_mismatch", 2) in [(p.code, p.page) for p in docs[0].problems]

@@ -56,5 +56,4 @@ def process_document(doc: Document[PageResult], threads: int = 1) -> DocumentRes
     for p in result.pages.values():  # the images are no longer needed: keep memory flat
         if p.registered is not None:
             p.registered.image = p.registered.image[:0, :0]
-            p.registered._ink = None
     return result

@@ -225,10 +225,8 @@ def field_outcomes(folder: Path, registry: TemplateRegistry | None = None) -> li
     from pipeline.read.parse import normalise
 
     out = []
-    months: dict[str, str | None] = {}
+    months: dict[str, str] = {}  # document → month read on its page 1 (bounds its days)
     for s in iter_field_samples(folder, registry):
-        if s.field.id == "header.year_month" or s.doc_id not in months:
-            months.setdefault(s.doc_id, None)
         r = read_field(s.page, s.field, month=months.get(s.doc_id))
         if s.field.id == "header.year_month" and isinstance(r.value, str):
             months[s.doc_id] = r.value

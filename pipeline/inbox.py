@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import time
@@ -48,6 +47,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from pipeline.config import DataDir
+from pipeline.ingest import file_sha256
 from pipeline.intake import IGNORED_SUFFIXES
 
 # A file is taken only when nothing has written to it for this long (s, by its mtime). Scanners
@@ -156,14 +156,6 @@ def _rename(src: Path, dst: Path) -> None:
         _fsync_dir(src.parent)
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
@@ -259,7 +251,7 @@ def claim(path: Path, seen: os.stat_result, data: DataDir) -> Claim | None:
 
 
 def _register_claim(path: Path, original: str, data: DataDir, claimed_at: str | None = None) -> Claim:
-    c = Claim(path, original, sha256_file(path), claimed_at or _now())
+    c = Claim(path, original, file_sha256(path), claimed_at or _now())
     _write_json_atomic(_journal(data.processing, c.name, "claim"),
                        {"original": c.original, "sha256": c.sha256, "claimed_at": c.claimed_at, "attempts": 0})
     return c

@@ -46,7 +46,6 @@ class PageImage:
 class BatchFile:
     path: Path
     format: str  # pdf | tiff | png | jpeg
-    sha256: str
     size: int
 
 
@@ -70,18 +69,23 @@ def sniff(path: Path) -> BatchFile:
     if size > defs.MAX_BATCH_FILE_BYTES:
         raise InputFileError(f"{path.name}: {size / 1e6:.0f} MB is over the limit of "
                              f"{defs.MAX_BATCH_FILE_BYTES / 1e6:.0f} MB for one batch file — split the batch")
-    h = hashlib.sha256()
     with path.open("rb") as f:
         head = f.read(1024)
-        h.update(head)
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
     fmt = next((name for magic, name in _MAGIC if head.startswith(magic)), None)
     if fmt is None and b"%PDF-" in head:  # some producers put junk before the header
         fmt = "pdf"
     if fmt is None:
         raise InputFileError(f"{path.name}: not a PDF, TIFF, PNG or JPEG file (content starts {head[:8]!r})")
-    return BatchFile(path=path, format=fmt, sha256=h.hexdigest(), size=size)
+    return BatchFile(path=path, format=fmt, size=size)
+
+
+def file_sha256(path: Path) -> str:
+    """The content hash that identifies a delivered file (duplicates, records, quarantine)."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def pages(path: str | Path) -> Iterator[PageImage]:

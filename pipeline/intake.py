@@ -4,7 +4,6 @@ and the batch goes on with the next file."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from typing import Iterator
 from pipeline.config import DataDir
 from pipeline.errors import InputFileError
 from pipeline.forms import TemplateRegistry
+from pipeline.ingest import file_sha256
 from pipeline.pages import PageResult, process_file
 from pipeline.split import Document
 
@@ -44,17 +44,6 @@ def batch_paths(path: Path) -> list[Path]:
     return [path]
 
 
-def _sha256(path: Path) -> str | None:
-    try:
-        h = hashlib.sha256()
-        with path.open("rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        return h.hexdigest()
-    except OSError:
-        return None
-
-
 def quarantine(path: Path, data: DataDir, reason: str) -> Quarantined:
     """Move ``path`` into quarantine/ (never overwriting) with ``<name>.reason.json`` beside it."""
     data.ensure()
@@ -64,7 +53,11 @@ def quarantine(path: Path, data: DataDir, reason: str) -> Quarantined:
     while dest.exists():
         dest = data.quarantine / f"{stamp}-{n}-{path.name}"
         n += 1
-    info = {"file": path.name, "original": str(path), "reason": reason, "sha256": _sha256(path),
+    try:
+        digest = file_sha256(path)
+    except OSError:  # unreadable is one of the reasons a file lands here
+        digest = None
+    info = {"file": path.name, "original": str(path), "reason": reason, "sha256": digest,
             "quarantined_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     shutil.move(str(path), dest)  # a rename on the same file system
     dest.with_name(dest.name + ".reason.json").write_text(json.dumps(info, ensure_ascii=False, indent=1), encoding="utf-8")

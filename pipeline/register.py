@@ -22,7 +22,7 @@ rules found); a page that cannot be registered says why, and goes to review.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 import cv2
@@ -487,7 +487,6 @@ class RegisteredPage:
     ok: bool
     reason: str | None = None
     warp: LocalWarp | None = None
-    _ink: np.ndarray | None = field(default=None, repr=False)
 
     def to_px(self, points_mm: np.ndarray | list) -> np.ndarray:
         """Template mm (N, 2) → px of the original scan (N, 2): the full mapping."""
@@ -518,21 +517,17 @@ class RegisteredPage:
         x1, y1 = int(round((x + w + pad_mm) * k)), int(round((y + h + pad_mm) * k))
         return slice(max(0, y0), min(self.image.shape[0], y1)), slice(max(0, x0), min(self.image.shape[1], x1))
 
+    def crop_origin(self, f: ExpandedField, pad_mm: float = 0.0) -> tuple[int, int]:
+        """Pixel (x, y) of the top-left corner of ``crop(f, pad_mm)`` / ``ink_crop(f, pad_mm)``."""
+        rows, cols = self._slice(f.box, pad_mm)
+        return cols.start, rows.start
+
     def crop(self, f: ExpandedField, pad_mm: float = 0.0) -> np.ndarray:
         return self.image[self._slice(f.box, pad_mm)]
-
-    @property
-    def ink(self) -> np.ndarray:
-        """The filler's ink alone: the registered page with the blank form's print removed."""
-        if self._ink is None:
-            self._ink = remove_print(self.image, self.template, self.page_number, self.dpi)
-        return self._ink
 
     def ink_crop(self, f: ExpandedField, pad_mm: float = 0.0) -> np.ndarray:
         """The filler's ink in one field: print removed and dust dropped in just this region
         (with a margin, so specks are judged with their neighbourhood), not the whole page."""
-        if self._ink is not None:
-            return self._ink[self._slice(f.box, pad_mm)]
         margin = defs.DESPECKLE_ISOLATION_MM + max(0.0, -pad_mm)
         outer = self._slice(f.box, pad_mm + margin)
         inner = self._slice(f.box, pad_mm)
@@ -552,13 +547,6 @@ def _print_mask(template: FormTemplate, page: int, dpi: float, shape: tuple[int,
     r = max(1, int(round(defs.DROPOUT_DILATE_MM * dpi / defs.MM_PER_INCH)))
     mask = cv2.dilate((blank < 200).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
     return mask.astype(bool)
-
-
-def remove_print(image: np.ndarray, template: FormTemplate, page: int, dpi: float) -> np.ndarray:
-    """The filler's ink: the blank form's print and isolated scanner specks removed."""
-    mask = _print_mask(template, page, float(dpi), image.shape)
-    ink = np.where(mask, 255, image).astype(np.uint8)
-    return despeckle(ink, dpi)
 
 
 def despeckle(img: np.ndarray, dpi: float) -> np.ndarray:

@@ -150,15 +150,12 @@ def measure_ink(ink_img: np.ndarray, box_px: tuple[float, float, float, float], 
 
 
 def measure_checkbox(page, f: ExpandedField) -> MarkMeasurements:
-    """Measure one checkbox of a RegisteredPage (anything with ``.ink``, ``.dpi``)."""
+    """Measure one checkbox of a RegisteredPage: its ink with the ring around it."""
     k = page.dpi / defs.MM_PER_INCH
     x, y, w, h = f.box
     m = defs.CHECKBOX_RING_TO_MM + 0.2
-    ink = page.ink
-    x0, y0 = max(0, int(np.floor((x - m) * k))), max(0, int(np.floor((y - m) * k)))
-    x1, y1 = min(ink.shape[1], int(np.ceil((x + w + m) * k))), min(ink.shape[0], int(np.ceil((y + h + m) * k)))
-    crop = ink[y0:y1, x0:x1]
-    return measure_ink(crop, (x * k - x0, y * k - y0, w * k, h * k), k)
+    x0, y0 = page.crop_origin(f, m)
+    return measure_ink(page.ink_crop(f, m), (x * k - x0, y * k - y0, w * k, h * k), k)
 
 
 # --- interpretation -------------------------------------------------------------------------

@@ -215,14 +215,11 @@ def decide_signature(f: SignatureFeatures) -> tuple[SignatureState, float, list[
 
 
 def read_signature(page, f: ExpandedField) -> Reading:
-    """Read a signature box of a RegisteredPage (anything with ``.ink`` and ``.dpi``)."""
+    """Read a signature box of a RegisteredPage."""
     k = page.dpi / defs.MM_PER_INCH
-    x, y, w, h = f.box
-    ink = page.ink
-    x0, y0 = max(0, int(round((x + defs.SIGNATURE_INSET_MM) * k))), max(0, int(round((y + defs.SIGNATURE_INSET_MM) * k)))
-    x1 = min(ink.shape[1], int(round((x + w - defs.SIGNATURE_INSET_MM) * k)))
-    y1 = min(ink.shape[0], int(round((y + h - defs.SIGNATURE_INSET_MM) * k)))
-    feats = signature_features(ink[y0:y1, x0:x1], k, w - 2 * defs.SIGNATURE_INSET_MM)
+    w = f.box[2]
+    ink = page.ink_crop(f, pad_mm=-defs.SIGNATURE_INSET_MM)
+    feats = signature_features(ink, k, w - 2 * defs.SIGNATURE_INSET_MM)
     state, conf, against = decide_signature(feats)
     value = {"present": True, "absent": False}.get(state)
     status = {"present": "ok", "absent": "empty", "uncertain": "low_confidence"}[state]

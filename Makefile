@@ -30,8 +30,14 @@ $(STAMPS)/python: requirements.lock pyproject.toml | system
 demo: setup
 	$(VENV)/bin/blankett --data $(DATA) demo samples
 
+# The store tests run on SQLite and on a throwaway PostgreSQL server (scripts/test-postgres.sh,
+# about a second to start). The target's exit code is pytest's; the server is stopped either way.
 test: setup
-	OMP_THREAD_LIMIT= $(PY) -m pytest -q
+	@url=$$(bash scripts/test-postgres.sh start) || { echo "make test: the test PostgreSQL server did not start" >&2; exit 1; }; \
+	echo "make test: PostgreSQL for the tests at $$url"; \
+	status=0; BLANKETT_TEST_DATABASE_URL="$$url" OMP_THREAD_LIMIT= $(PY) -m pytest -q || status=$$?; \
+	bash scripts/test-postgres.sh stop || echo "make test: could not stop the test PostgreSQL server" >&2; \
+	exit $$status
 
 # The committed sample set: a few small batches with ground truth (see samples/README.md).
 samples: setup

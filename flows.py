@@ -17,9 +17,11 @@ before importing this module, or call :func:`prefect_environment` before the fir
 runs (the ``blankett`` command does the former). Without ``PREFECT_API_URL`` a flow starts
 Prefect's temporary local server in process (nothing to run beforehand).
 
-Routing (validation / review / completion) comes with records and rules (next issue): the
-summary has a ``routes`` entry that stays empty until then, and page problems such as
-``read_timeout`` are reported for the rules to route.
+Each read document becomes a routed record (:mod:`pipeline.assess`) stored at once
+(:mod:`pipeline.store`); a file seen before (by content hash) is skipped, and a document
+stored by a run that died is not read again. When the batch is read, every 3057 whose
+person and month got time reports is checked against them again, and the records that
+reached validation go to the outbox (:mod:`pipeline.export.outbox`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -66,13 +69,17 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
 from pipeline import inbox  # noqa: E402
+from pipeline.assess import Origin, assess, build_record, document_id, report_key, validate  # noqa: E402
 from pipeline.document import DocumentResult, process_document  # noqa: E402
+from pipeline.export.outbox import export  # noqa: E402
 from pipeline.errors import InputFileError  # noqa: E402
 from pipeline.forms import TemplateRegistry  # noqa: E402
 from pipeline.identify import IdentifiedPage  # noqa: E402
-from pipeline.intake import batch_paths, quarantine  # noqa: E402
+from pipeline.ingest import file_sha256  # noqa: E402
+from pipeline.intake import batch_paths, quarantine, received_date  # noqa: E402
 from pipeline.pages import PageResult, process_file  # noqa: E402
 from pipeline.split import Document, Problem  # noqa: E402
+from pipeline.store import Store  # noqa: E402
 
 # --- constants ----------------------------------------------------------------------------------
 
@@ -176,18 +183,18 @@ def _failed(doc: Document[PageResult], exc: BaseException) -> DocumentResult:
 
 @task(name="read-document", task_run_name=_task_run_name, cache_policy=NO_CACHE,
       retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_S, retry_condition_fn=_retry_io_only)
-def read_document(doc: Document[PageResult], threads: int = 1, page_timeout_s: float = PAGE_TIMEOUT_S
-                  ) -> DocumentResult:
+def read_document(doc: Document[PageResult], threads: int = 1, page_timeout_s: float = PAGE_TIMEOUT_S,
+                  crop_dir: Path | None = None) -> DocumentResult:
     """Every field of one document, on ``threads`` threads, within ``page_timeout_s`` per
     readable page. Past that the document is reported with a ``read_timeout`` problem per page
     (to review) and the batch goes on; the reading thread is left to finish on its own, since
     Python cannot stop it."""
     pages = _readable_pages(doc)
     if not pages:
-        return process_document(doc, threads)
+        return process_document(doc, threads, crop_dir)
     budget = page_timeout_s * len(pages)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-document")
-    future = pool.submit(process_document, doc, threads)
+    future = pool.submit(process_document, doc, threads, crop_dir)
     pool.shutdown(wait=False)
     try:
         return future.result(timeout=budget)
@@ -244,18 +251,19 @@ def _page_ms(doc: Document[PageResult] | DocumentResult) -> float:
 STATUSES = ("ok", "low_confidence", "unreadable", "empty")
 
 
-def document_row(file: str, r: DocumentResult) -> dict:
+def document_row(file: str, r: DocumentResult, route: str | None = None) -> dict:
     problems = [p.code + (f"@{p.page}" if p.page else "") for p in r.problems]
     problems += [f"page {n}: {p.problem}" for n, p in sorted(r.pages.items()) if p.problem]
     return {"file": file, "document": r.index + 1, "form": r.key, "pages": sorted(r.pages),
             "attachments": r.attachments, "problems": problems,
             **{s: r.count(s) for s in STATUSES},
             "read_s": round(r.timings_ms.get("read", 0.0) / 1e3, 2),
-            "route": None}  # set by the routing stage (records and rules, next issue)
+            "route": route}
 
 
 def summarise(batch: str, files: list[dict], rows: list[dict], wall_s: float, page_s: float,
               read_s: float, workers: int, threads: int, runner: str) -> dict:
+    routes = Counter(r["route"] for r in rows if r["route"])
     pages = sum(f["pages"] for f in files)
     return {
         "batch": batch,
@@ -267,8 +275,7 @@ def summarise(batch: str, files: list[dict], rows: list[dict], wall_s: float, pa
                                              for r in rows for p in r["problems"]).items())),
         "readings": {s: sum(r[s] for r in rows) for s in STATUSES},
         "refused_files": sum(1 for f in files if f["refused"]),
-        # validation | review | completion per document: the routing stage (next issue) fills this
-        "routes": None,
+        "routes": {k: routes.get(k, 0) for k in ("validation", "review", "completion")},
         "timings": {"wall_s": round(wall_s, 2), "page_stage_s": round(page_s, 2), "read_s": round(read_s, 2),
                     "s_per_page": round(wall_s / pages, 2) if pages else None},
         "concurrency": {"workers": workers, "threads": threads, "runner": runner},
@@ -294,8 +301,11 @@ def summary_markdown(s: dict) -> str:
     refused = [f for f in s["files"] if f["refused"]]
     if refused:
         lines += ["", "Refused files:"] + [f"- {f['file']}: {f['refused']}" for f in refused]
-    lines += ["", "Routes: not decided yet — routing (validation / review / completion) comes with "
-                  "records and rules."]
+    lines += ["", "| route | documents |", "|---|---|"]
+    lines += [f"| {k} | {n} |" for k, n in s["routes"].items()]
+    skipped = [f for f in s["files"] if f.get("skipped")]
+    if skipped:
+        lines += ["", "Skipped files:"] + [f"- {f['file']}: {f['skipped']}" for f in skipped]
     return "\n".join(lines)
 
 
@@ -303,10 +313,12 @@ def summary_markdown(s: dict) -> str:
       validate_parameters=False)
 def process_batch(path: str, data_dir: str | None = None, workers: int | None = None,
                   page_timeout_s: float = PAGE_TIMEOUT_S, quarantine_unusable: bool = True,
-                  runner: str = "threads") -> BatchRun:
+                  runner: str = "threads", received: str | None = None) -> BatchRun:
     """One batch (a file, or a folder of files in name order): page stage in the flow, one
-    read task per document. ``quarantine_unusable``: move files that cannot be opened to
-    quarantine/ (off when the inbox sweep does the moving)."""
+    read task per document, each read document routed and stored as it comes. ``received``
+    (YYYY-MM-DD): when FK received the post (default: the day each file was written).
+    ``quarantine_unusable``: move files that cannot be opened to quarantine/ (off when the
+    inbox sweep does the moving)."""
     logger = get_run_logger()
     t0 = time.perf_counter()
     data = DataDir.resolve(data_dir)
@@ -314,25 +326,41 @@ def process_batch(path: str, data_dir: str | None = None, workers: int | None = 
     workers, threads = plan_concurrency(workers)
     limit = workers * QUEUE_PER_WORKER
     remote = runner != "threads"  # documents are pickled to other processes
+    store = Store.open(data)
+    batch_received = date.fromisoformat(received) if received else None
+    batch_id = store.begin_batch(Path(path).name, batch_received)
     files: list[dict] = []
-    pending: list = []  # (file name, document, future), in batch order
-    done: list[tuple[str, DocumentResult]] = []
+    pending: list = []  # (origin, document, future), in batch order
+    done: list[tuple[str, DocumentResult, str]] = []  # (file name, result, document id)
+    touched: set[tuple[str, str]] = set()  # (personnummer, month) of the 3057s and 3059s stored
     page_s = 0.0
 
     def collect(until: int) -> None:
         while len(pending) > until:
-            name, doc, fut = pending.pop(0)
+            origin, doc, fut = pending.pop(0)
             r = fut.result(raise_on_failure=False)
             if isinstance(r, BaseException):  # a reader's bug must not stop the batch either
-                logger.error("%s, document %d: reading failed: %r", name, doc.index + 1, r)
+                logger.error("%s, document %d: reading failed: %r", origin.file, doc.index + 1, r)
                 r = _failed(doc, r)
-            done.append((name, r))
+            record = build_record(r, origin)
+            key = report_key(record) if record["form"] in ("3057", "3059") else None
+            if key is not None:
+                touched.add(key)
+            store.save_document(origin.file_sha256, record)
+            done.append((origin.file, r, record["document_id"]))
             _emit("document", r)
 
     for f in batch_paths(Path(path)):
         _emit("file", f)
-        info = {"file": f.name, "pages": 0, "documents": 0, "refused": None}
+        info = {"file": f.name, "pages": 0, "documents": 0, "refused": None, "skipped": None}
         files.append(info)
+        sha = file_sha256(f)
+        origin = Origin(Path(path).name, f.name, sha, batch_received or received_date(f))
+        before = store.begin_file(batch_id, f.name, sha, origin.received)
+        if before in ("done", "refused"):
+            info["skipped"] = f"seen before ({before}): file {sha[:12]}… yields no new records"
+            logger.info("%s: %s", f.name, info["skipped"])
+            continue
         try:
             for doc in _file_documents(f, registry):
                 n = len(doc.pages) + len(doc.attachments)
@@ -340,27 +368,51 @@ def process_batch(path: str, data_dir: str | None = None, workers: int | None = 
                 info["documents"] += 1
                 page_s += _page_ms(doc) / 1e3
                 _emit("pages", n)
+                doc_id = document_id(sha, doc.index)
+                if store.has_document(doc_id):  # stored by a run that died: not read again
+                    continue
                 collect(limit - 1)
-                pending.append((f.name, doc,
-                                read_document.submit(_lean(doc) if remote else doc, threads, page_timeout_s)))
+                pending.append((origin, doc, read_document.submit(
+                    _lean(doc) if remote else doc, threads, page_timeout_s, data.crops / doc_id)))
         except InputFileError as e:
             info["refused"] = str(e)
             logger.warning("refused %s: %s", f.name, e)
             if quarantine_unusable:
                 q = quarantine(f, data, str(e))
                 info["quarantined_as"] = q.file.name
-    collect(0)
+        collect(0)
+        store.finish_file(sha, pages=info["pages"], documents=info["documents"], refused=info["refused"])
+    revalidate_invoices(store, touched)
+    exported = export(store, data)
+    routes = {doc_id: (store.record(doc_id) or {}).get("route") for _, _, doc_id in done}
     wall = time.perf_counter() - t0
-    rows = [document_row(name, r) for name, r in done]
+    rows = [document_row(name, r, routes.get(doc_id)) for name, r, doc_id in done]
     summary = summarise(str(path), files, rows, wall, page_s,
-                        sum(r.timings_ms.get("read", 0.0) for _, r in done) / 1e3, workers, threads, runner)
+                        sum(r.timings_ms.get("read", 0.0) for _, r, _ in done) / 1e3, workers, threads, runner)
+    summary["exported"] = {"records": exported.records, "elt": exported.elt,
+                           "files": [p.name for p in exported.files]}
+    summary["document_ids"] = [doc_id for _, _, doc_id in done]
+    store.finish_batch(batch_id, {k: v for k, v in summary.items() if k != "table"})
+    store.close()
     create_markdown_artifact(summary_markdown(summary), key="batch-summary",
                              description=f"Batch {Path(path).name}")
     if rows:
         create_table_artifact([{k: (", ".join(map(str, v)) if isinstance(v, list) else v) for k, v in r.items()}
                                for r in rows], key="batch-documents", description=f"Documents of {Path(path).name}")
     logger.info("%s: %d pages, %d documents in %.1f s", Path(path).name, summary["pages"], len(rows), wall)
-    return BatchRun(summary, [r for _, r in done])
+    return BatchRun(summary, [r for _, r, _ in done])
+
+
+def revalidate_invoices(store: Store, keys: set[tuple[str, str]]) -> None:
+    """Check every stored 3057 of these (personnummer, month) against all the month's time
+    reports now stored, and store the new route where it changed."""
+    for person, month in sorted(keys):
+        reports = store.time_reports(person, month)
+        for invoice in store.invoices(person, month):
+            new = validate(assess(dict(invoice), reports))
+            if (new["route"], new["reasons"], new["flags"], new.get("computed")) != \
+                    (invoice["route"], invoice.get("reasons"), invoice.get("flags"), invoice.get("computed")):
+                store.update_record(new, actor="pipeline", action="revalidated")
 
 
 def api_url() -> str:
@@ -394,9 +446,10 @@ def batch_flow(workers: int | None = None, dask: str | None = None):
 
 
 def run_batch(path: str | Path, data: DataDir, workers: int | None = None, dask: str | None = None,
-              page_timeout_s: float = PAGE_TIMEOUT_S, quarantine_unusable: bool = True) -> BatchRun:
+              page_timeout_s: float = PAGE_TIMEOUT_S, quarantine_unusable: bool = True,
+              received: str | None = None) -> BatchRun:
     return batch_flow(workers, dask)(str(path), str(data.root), workers, page_timeout_s, quarantine_unusable,
-                                     "threads" if dask is None else f"dask:{dask}")
+                                     "threads" if dask is None else f"dask:{dask}", received)
 
 
 # --- the inbox sweep -----------------------------------------------------------------------------

@@ -123,10 +123,12 @@ _dask_option = click.option("--dask", default=None, metavar="ADDRESS",
 @_dask_option
 @click.option("--page-timeout", type=float, default=None, metavar="S",
               help="Seconds per page before a document is sent to review unread (default: 120).")
+@click.option("--received", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="The day FK received the post (YYYY-MM-DD; default: the day each file was written).")
 @click.option("-v", "--verbose", is_flag=True, help="Show Prefect's log.")
 @click.pass_obj
 def process(data: DataDir, path: str, workers: int | None, dask: str | None, page_timeout: float | None,
-            verbose: bool) -> None:
+            received, verbose: bool) -> None:
     """Process one batch file or folder now (Prefect's embedded mode: nothing to start)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -151,7 +153,8 @@ def process(data: DataDir, path: str, workers: int | None, dask: str | None, pag
 
         with flows.progress(update):
             run = flows.run_batch(path, data, workers, dask,
-                                  page_timeout if page_timeout is not None else flows.PAGE_TIMEOUT_S)
+                                  page_timeout if page_timeout is not None else flows.PAGE_TIMEOUT_S,
+                                  received=received.date().isoformat() if received else None)
         bar.update(t, completed=len(files))
     click.echo(flows.summary_markdown(run.summary))
 
@@ -231,6 +234,64 @@ def serve(data: DataDir, workers: int | None, dask: str | None, port: int, verbo
     finally:
         if server is not None:
             _stop(server)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def status(data: DataDir, as_json: bool) -> None:
+    """Queue counts: documents per route, open review tasks and completion items, exports."""
+    import json
+
+    from pipeline.store import Store, database_url, redact_url
+
+    store = Store.open(data.ensure())
+    counts = store.queue_counts()
+    store.close()
+    if as_json:
+        click.echo(json.dumps(counts, indent=1))
+        return
+    click.echo(f"store: {redact_url(database_url(data))}")
+    click.echo(f"documents: {counts['documents']}")
+    for route, n in counts["routes"].items():
+        click.echo(f"  {route:<11} {n}")
+    click.echo(f"open review tasks: {counts['review_tasks_open']}")
+    click.echo(f"open completion items: {counts['completion_items_open']}")
+    click.echo(f"validated, not yet exported: {counts['validation_not_exported']}")
+    click.echo("files: " + (", ".join(f"{k} {v}" for k, v in sorted(counts["files"].items())) or "none"))
+
+
+@cli.command()
+@click.pass_obj
+def export(data: DataDir) -> None:
+    """Write the validated records not yet exported to the outbox (JSON lines; ELT XML per 3059)."""
+    from pipeline.export.outbox import export as write_outbox
+    from pipeline.store import Store
+
+    store = Store.open(data.ensure())
+    result = write_outbox(store, data)
+    store.close()
+    click.echo(f"{result.records} record(s) exported, {result.elt} ELT time report(s)")
+    for f in result.files:
+        click.echo(f"  {f}")
+    for doc_id, why in result.elt_errors.items():
+        click.echo(f"  no ELT for {doc_id}: {why}")
+
+
+@cli.command()
+@click.option("--out", type=click.Path(file_okay=False), default="docs/records", show_default=True)
+def schema(out: str) -> None:
+    """Write the JSON Schema of each form's record (docs/records/<form>.schema.json)."""
+    import json
+
+    from pipeline import record
+
+    d = Path(out)
+    d.mkdir(parents=True, exist_ok=True)
+    for form in record.forms():
+        path = d / f"{form}.schema.json"
+        path.write_text(json.dumps(record.json_schema(form), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        click.echo(path)
 
 
 def _stop(proc) -> None:

@@ -338,3 +338,25 @@ REG_WARP_SHARE_SLACK = 0.02
 # A fitted field larger than this (mm) is not paper that was not flat: something else
 # (a wrong coarse candidate, rules hidden under stamps) — the affine is kept.
 REG_WARP_MAX_MM = 2.5
+
+# --- rules (pipeline/rules.py) -------------------------------------------------------------
+# FK's deadline for a month's invoice and time reports: the 5th of the second month after the
+# month of assistance (FK guidance, ../shared/seeds: "senast den 5:e i andra månaden efter
+# utförd assistans"). Late is a flag, never a rejection.
+DEADLINE_DAY = 5
+DEADLINE_MONTHS_AFTER = 2
+# The municipality pays the first 20 hours of assistance of each week (FK's guidance for
+# municipal providers, "de 20 första timmarna"); weeks are ISO weeks, Monday to Sunday.
+MUNICIPALITY_MINUTES_PER_WEEK = 20 * 60
+# Which kinds of 3059 time count as hours of assistance for that share. Aktiv tid, väntetid
+# and beredskapstid are all reported as actual hours on the invoice (3057 point 2) and paid
+# by the hour, so all three count; a provider that counts differently changes this tuple.
+MUNICIPALITY_TIME_KINDS = ("aktiv", "vantetid", "beredskap")
+
+# --- crops for review (pipeline/document.py) ----------------------------------------------
+# A field's image is cut with this margin (mm) around its box, so an operator sees the
+# writing that strayed over the rule and the printed label's edge.
+CROP_PAD_MM = 2.0
+# Page images beside the crops: enough to see where a field sits on the page (an A4 page is
+# 595 × 842 px), small enough to keep (~50 kB a page).
+THUMBNAIL_DPI = 72

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import cv2
+
+from pipeline import defs
 from pipeline.pages import PageResult
 from pipeline.read.fields import read_page
 from pipeline.read.types import Reading
@@ -26,6 +30,8 @@ class DocumentResult:
     problems: list[Problem]
     readings: dict[str, Reading] = field(default_factory=dict)  # field id → reading
     timings_ms: dict[str, float] = field(default_factory=dict)
+    unknown_pages: int = 0  # attachments that could not be identified
+    crops: dict[str, str] = field(default_factory=dict)  # field id (or "page-N") → file name in crop_dir
 
     @property
     def key(self) -> str:
@@ -40,8 +46,36 @@ def _month(readings: dict[str, Reading]) -> str | None:
     return r.value if r is not None and isinstance(r.value, str) else None
 
 
-def process_document(doc: Document[PageResult], threads: int = 1) -> DocumentResult:
-    """Read every registered page of a document. Page 1 first: its month bounds the days."""
+def unknown_pages(doc: Document[PageResult]) -> int:
+    return sum(1 for p in doc.attachments if p.ident.kind == "unreadable")
+
+
+def save_crops(doc: Document[PageResult], readings: dict[str, Reading], crop_dir: Path) -> dict[str, str]:
+    """The image of every field with ink (what an operator compares a value with) and a small
+    image of every page, as PNG files in ``crop_dir`` (under the data directory, owner-only)."""
+    crop_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    out: dict[str, str] = {}
+    for n, p in sorted(doc.pages.items()):
+        rp = p.registered
+        if rp is None or not rp.ok:
+            continue
+        scale = defs.THUMBNAIL_DPI / float(rp.dpi)
+        thumb = cv2.resize(rp.image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        cv2.imwrite(str(crop_dir / f"page-{n}.png"), thumb)
+        out[f"page-{n}"] = f"page-{n}.png"
+        fields = {f.id: f for f in rp.template.expanded_fields(n)}
+        for fid, r in readings.items():
+            if r.page != n or r.status == "empty" or fid not in fields:
+                continue
+            name = f"{fid}.png"
+            cv2.imwrite(str(crop_dir / name), rp.crop(fields[fid], pad_mm=defs.CROP_PAD_MM))
+            out[fid] = name
+    return out
+
+
+def process_document(doc: Document[PageResult], threads: int = 1, crop_dir: Path | None = None) -> DocumentResult:
+    """Read every registered page of a document. Page 1 first: its month bounds the days.
+    With ``crop_dir`` the fields' images are kept there (:func:`save_crops`)."""
     t0 = time.perf_counter()
     readings: dict[str, Reading] = {}
     for n in sorted(doc.pages):
@@ -51,8 +85,10 @@ def process_document(doc: Document[PageResult], threads: int = 1) -> DocumentRes
         readings.update(doc.pages[n].readings)  # read with the page (identity fields)
         for r in read_page(rp, month=_month(readings), threads=threads, skip=set(readings)):
             readings[r.field_id] = r
+    crops = save_crops(doc, readings, crop_dir) if crop_dir is not None else {}
     result = DocumentResult(doc.index, doc.form, doc.version, dict(doc.pages), len(doc.attachments),
-                            list(doc.problems), readings, {"read": (time.perf_counter() - t0) * 1e3})
+                            list(doc.problems), readings, {"read": (time.perf_counter() - t0) * 1e3},
+                            unknown_pages(doc), crops)
     for p in result.pages.values():  # the images are no longer needed: keep memory flat
         if p.registered is not None:
             p.registered.image = p.registered.image[:0, :0]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
@@ -42,6 +42,12 @@ def batch_paths(path: Path) -> list[Path]:
         return sorted(p for p in path.iterdir()
                       if p.is_file() and not p.name.startswith(".") and p.suffix.lower() not in IGNORED_SUFFIXES)
     return [path]
+
+
+def received_date(path: Path) -> date:
+    """When FK received a file's post, when no one says: the day (local time) the scanner
+    wrote the file (its modification time; moves within the data directory keep it)."""
+    return datetime.fromtimestamp(path.stat().st_mtime).date()
 
 
 def quarantine(path: Path, data: DataDir, reason: str) -> Quarantined:

@@ -13,6 +13,9 @@ PACKAGES=(
   fonts-dancingscript fonts-comic-neue fonts-humor-sans fonts-breip fonts-kristi
   fonts-dkg-handwriting fonts-sjfonts fonts-femkeklaver fonts-kaushanscript
   fonts-tlwg-purisa-otf fonts-tomsontalks
+  # the store's tests run on a throwaway PostgreSQL cluster (scripts/test-postgres.sh):
+  # Debian's server and client (bookworm: 15; binaries in /usr/lib/postgresql/15/bin)
+  postgresql postgresql-client
   "$@"
 )
 

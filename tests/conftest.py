@@ -7,6 +7,9 @@ that takes ``template_page`` runs once per (template, page number). Their ids ar
 
 from __future__ import annotations
 
+import os
+import uuid
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,6 +19,11 @@ from pipeline.errors import TemplateError
 from pipeline.forms import TemplateRegistry
 
 SHARED_DIR = Path(__file__).resolve().parents[1].parent / "shared"
+
+# The PostgreSQL server the store tests use, as a SQLAlchemy URL of a database on it that the
+# tests may connect to (each test gets its own fresh database there). `make test` starts a
+# throwaway server (scripts/test-postgres.sh) and sets it; unset, the PostgreSQL half is skipped.
+DATABASE_URL_ENV = "BLANKETT_TEST_DATABASE_URL"
 
 # Lines that tests add to the end-of-run summary (e.g. the largest geometry deviation of each
 # template against FK's reference PDF), so they show even in a quiet run.
@@ -39,6 +47,45 @@ def shared_dir() -> Path:
     if not SHARED_DIR.is_dir():
         pytest.skip(f"{SHARED_DIR} not present: reference-form checks skipped")
     return SHARED_DIR
+
+
+@pytest.fixture(params=["sqlite", "postgresql"], ids=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> Iterator[str]:
+    """A SQLAlchemy URL of an empty database, once on SQLite and once on PostgreSQL.
+
+    sqlite: a file in the test's tmp_path. postgresql: a database of its own, created on the
+    server named by $BLANKETT_TEST_DATABASE_URL and dropped after the test (skipped when the
+    variable is unset; a server that is set but cannot be reached fails the test).
+    """
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'blankett.db'}"
+        return
+    server = os.environ.get(DATABASE_URL_ENV)
+    if not server:
+        pytest.skip(f"{DATABASE_URL_ENV} is not set: PostgreSQL tests skipped "
+                    "(`make test` starts a server; or: export "
+                    f"{DATABASE_URL_ENV}=$(bash scripts/test-postgres.sh start))")
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    base = make_url(server)
+    name = f"blankett_t_{uuid.uuid4().hex[:16]}"  # unique per test; lower case ASCII
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}" ENCODING \'UTF8\' TEMPLATE template0'))
+    except Exception:
+        admin.dispose()
+        raise
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        try:
+            with admin.connect() as conn:
+                # WITH (FORCE) (PostgreSQL 13+): a connection the test left open does not block it.
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        finally:
+            admin.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -54,12 +54,20 @@ def test_samples_and_inspect(tmp_path):
 
 
 def test_demo_on_the_committed_samples(tmp_path):
-    """make demo's job: the samples through the Prefect flow, every document reported."""
+    """make demo's job: the samples through the Prefect flow, every document routed and
+    reported beside its expected route; run again, nothing is processed twice."""
+    import re
+
     shutil.copytree(SAMPLES, tmp_path / "samples")
     data = tmp_path / "data"
     text = _run("--data", str(data), "demo", str(tmp_path / "samples"))
-    assert text.count("  document ") == 12 and text.count("— expected route") == 12
-    assert "fields ok" in text
+    routed = re.findall(r"  document \d+: \S+ pages \[[\d, ]+\] → (validation|review|completion)", text)
+    assert len(routed) == 12 and text.count("; expected ") == 12
+    status = _run("--data", str(data), "status")
+    assert "documents: 12" in status
+    again = _run("--data", str(data), "demo", str(tmp_path / "samples"))
+    assert again.count("already processed") == 3 and again.count(" → ") == 12
+    assert "documents: 12" in _run("--data", str(data), "status")
     assert not list((tmp_path / "samples").glob("*.pdf.*"))  # the samples themselves untouched
     assert (data / "prefect").is_dir()  # Prefect's state under the data directory
 

@@ -93,7 +93,7 @@ def test_process_batch_flow(env, default_run, registry):
     assert s["documents_per_form"] == {"3066/004F005": 2}
     # every field of both documents was read and has a status
     assert sum(s["readings"].values()) == 2 * fields_of(registry, "3066/004F005")
-    assert s["readings"]["ok"] > 0 and s["routes"] is None
+    assert s["readings"]["ok"] > 0 and sum(s["routes"].values()) == 2
     assert [d.key for d in run.documents] == ["3066/004F005"] * 2
     # the broken file: refused with its reason, moved to quarantine with a reason file
     refused = [f for f in s["files"] if f["refused"]]
@@ -112,20 +112,54 @@ def test_process_batch_flow(env, default_run, registry):
         arts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["batch-summary"])))
         # other tests' runs may share this server: take this batch's summary
         md = next(a.data for a in reversed(arts) if f"# Batch {batch}" in a.data)
-        assert "| 3066/004F005 | 2 |" in md and "b-broken.pdf" in md and "Routes: not decided yet" in md
+        assert "| 3066/004F005 | 2 |" in md and "b-broken.pdf" in md and "| route | documents |" in md
         tables = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["batch-documents"])))
         assert tables and tables[-1].type == "table"
         runs = client.read_flow_runs()
         assert any(r.name.startswith("batch-") and r.state.is_completed() for r in runs)
 
 
+def test_every_document_is_stored_once(env, default_run, registry):
+    """The records of the run are in the store, routed; the same file again yields nothing
+    new; a run that died after storing one document reads only the other one."""
+    from pipeline.store import Store
+
+    flows, data = env
+    run, batch, _ = default_run
+    store = Store.open(data)
+    records = {r["document_id"]: r for r in store.records()}
+    ids = run.summary["document_ids"]
+    assert len(ids) == 2 and set(ids) <= set(records)
+    assert {records[i]["route"] for i in ids} <= {"validation", "review", "completion"}
+    before = store.queue_counts()["documents"]
+    again = flows.run_batch(batch / "a-two-3066.tif", data, workers=1)
+    assert again.documents == [] and "seen before" in again.summary["files"][0]["skipped"]
+    assert store.queue_counts()["documents"] == before
+    store.close()
+
+    # a run that died: the file registered, its first document stored, then nothing
+    fresh = DataDir.resolve(data.root.parent / "died").ensure()
+    src = batch / "a-two-3066.tif"
+    from pipeline.ingest import file_sha256
+
+    died = Store.open(fresh)
+    bid = died.begin_batch("died", None)
+    died.begin_file(bid, src.name, file_sha256(src), None)
+    died.save_document(file_sha256(src), records[ids[0]])
+    resumed = flows.run_batch(src, fresh, workers=1)
+    assert [d.index for d in resumed.documents] == [1]  # only the second document was read
+    assert sorted(r["document_id"] for r in died.records()) == sorted(ids)
+    assert died.file_status(file_sha256(src)) == "done"
+    died.close()
+
+
 def test_dask_cluster_gives_the_same_results(env, default_run, two_documents, tmp_path):
     """process_batch on a local Dask cluster with two worker processes reads exactly what the
-    default thread runner read."""
+    default thread runner read (into a data directory of its own: the file is new there)."""
     flows, data = env
     run, _, _ = default_run
     t0 = time.perf_counter()
-    dask_run = flows.run_batch(two_documents, data, workers=2, dask="local")
+    dask_run = flows.run_batch(two_documents, DataDir.resolve(tmp_path / "dask").ensure(), workers=2, dask="local")
     print(f"\nDask, 2 workers: {time.perf_counter() - t0:.1f} s (cluster start included)")
     assert dask_run.summary["concurrency"]["runner"] == "dask:local"
     assert readings(dask_run) == readings(run)
@@ -153,7 +187,7 @@ def test_blankett_process_command(env, one_document):
 def test_sweep_command_runs_the_inbox_flow(env, one_document):
     flows, data = env
     old = time.time() - 3600
-    shutil.copy(one_document, data.inbox / "scan-1.tif")
+    tiff_pages(data.inbox / "scan-1.tif", range(2, 4))  # a file this data directory has not seen
     (data.inbox / "scan-2.pdf").write_bytes(b"not a scan at all")
     for name in ("scan-1.tif", "scan-2.pdf"):
         os.utime(data.inbox / name, (old, old))
@@ -174,7 +208,8 @@ def test_sweep_command_runs_the_inbox_flow(env, one_document):
 def test_page_timeout_sends_the_document_to_review(env, one_document):
     """Run last in this module: the abandoned reading thread finishes in the background."""
     flows, data = env
-    run = flows.run_batch(one_document, data, workers=1, page_timeout_s=0.01)
+    run = flows.run_batch(one_document, DataDir.resolve(data.root.parent / "timeout").ensure(), workers=1,
+                          page_timeout_s=0.01)
     d, = run.documents
     assert not d.readings
     assert [(p.code, p.page) for p in d.problems] == [("read_timeout", 1), ("read_timeout", 2)]

@@ -167,7 +167,17 @@ def test_empty_forms_dir(tmp_path):
         TemplateRegistry.load(tmp_path)
 
 
-def test_forms_dir_holds_only_templates():
+def test_forms_dir_holds_only_templates_and_messages():
+    """forms/<form>/<version>.yaml are templates; forms/messages.yaml the reasons' sentences."""
     for p in FORMS_DIR.rglob("*"):
         if p.is_file():
-            assert p.suffix == ".yaml" and p.parent.parent == FORMS_DIR
+            assert p.suffix == ".yaml" and (p.parent.parent == FORMS_DIR or p == FORMS_DIR / "messages.yaml"), p
+
+
+def test_every_reason_code_has_both_languages():
+    import yaml
+
+    msgs = yaml.safe_load((FORMS_DIR / "messages.yaml").read_text(encoding="utf-8"))
+    for code, m in msgs.items():
+        if code != "kinds":
+            assert m["to"] in ("sender", "operator", "handler") and m["sv"] and m["en"], code

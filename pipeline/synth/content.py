@@ -26,23 +26,38 @@ from typing import Iterable, Literal, Sequence
 import numpy as np
 from pydantic import BaseModel
 
-from pipeline.forms import ExpandedField, FieldKind, FormTemplate, TemplateRegistry, parse_condition
+from pipeline.forms import ExpandedField, FieldKind, FormTemplate, TemplateRegistry
 from pipeline.ids import (
     Personnummer,
     corrupt_check_digit,
     random_organisationsnummer,
     random_personnummer,
 )
+from pipeline.rules import (  # noqa: F401  (re-exported: the generator's API since session 1)
+    MINUTES_PER_DAY,
+    ROUTE_RANK,
+    TIME_KINDS,
+    RuleViolation,
+    TimeRow,
+    add_months,
+    check_rules,
+    condition_holds,
+    deadline_for,
+    field_required,
+    filled_rows,
+    is_filled,
+    is_late,
+    month_end,
+    parse_time,
+    rows_totals_from_values,
+    template_groups,
+)
 
 Route = Literal["validation", "review", "completion"]
 Style = Literal["typed", "hand", "mixed"]
 Value = str | bool
 
-# Route precedence: the strongest route any fault asks for wins.
-ROUTE_RANK: dict[str, int] = {"validation": 0, "review": 1, "completion": 2}
-
-TIME_KINDS = ("aktiv", "vantetid", "beredskap")  # column ids of 3059 rows, as in summa.* and tid.*
-MINUTES_PER_DAY = 24 * 60
+# Route precedence (rules.ROUTE_RANK): the strongest route any fault asks for wins.
 
 
 # --- faults and their expected outcomes -------------------------------------------------------
@@ -136,7 +151,6 @@ STYLE_WEIGHTS: dict[str, float] = {"typed": 0.40, "hand": 0.35, "mixed": 0.25}
 # Date range the sample months are drawn from ("recent" months, fixed for reproducibility).
 EARLIEST_MONTH = (2023, 1)
 LATEST_MONTH = (2025, 9)
-DEADLINE_DAY = 5  # the 5th of the second month after the month of assistance (FK guidance)
 
 
 def is_handwritten(style: str, field_id: str, kind: FieldKind | str) -> bool:
@@ -224,108 +238,11 @@ def canonical_ok(kind: FieldKind | str, value: Value) -> bool:
     return True
 
 
-# --- template rules ---------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class RuleViolation:
-    """A template rule the values break. ``code``: ``empty_required`` (a required field is
-    empty), ``missing_signature`` (a required signature), ``unmarked`` (an exactly_one group
-    that needs an answer has none), ``multiple_marked`` (more than one box of a group)."""
-
-    code: str
-    target: str  # field id or group id
-    page: int
-
-    def __str__(self) -> str:
-        return f"{self.code}: {self.target} (page {self.page})"
-
-
-# Which fault a violation corresponds to.
-VIOLATION_FAULT = {"empty_required": "empty_required", "missing_signature": "missing_signature",
-                   "unmarked": "unmarked_mandatory"}
-
-
-def is_filled(values: dict[str, Value], field_id: str) -> bool:
-    v = values.get(field_id)
-    return v is True or (isinstance(v, str) and v.strip() != "")
-
-
-def _filled_rows(values: dict[str, Value]) -> dict[str, set[str]]:
-    """``table.row`` → ids of the filled fields of that table row (ids ``table.row.column``)."""
-    out: dict[str, set[str]] = {}
-    for k in values:
-        parts = k.split(".")
-        if len(parts) == 3 and parts[1].isdigit() and is_filled(values, k):
-            out.setdefault(f"{parts[0]}.{parts[1]}", set()).add(k)
-    return out
-
-
-def condition_holds(template: FormTemplate, values: dict[str, Value], cond: str,
-                    context: ExpandedField | None = None, *, rows: dict[str, set[str]] | None = None) -> bool:
-    """One ``required_when`` condition: ``field`` / ``!field`` (checked or filled in, or not),
-    ``@row`` (another field of ``context``'s table row is filled in) or ``@row:table.N`` (some
-    field of that row is). ``rows`` is :func:`_filled_rows` of the values, if already known."""
-    negated, target = parse_condition(cond)
-    if target.startswith("@row"):
-        rows = _filled_rows(values) if rows is None else rows
-        if target == "@row":
-            if context is None or context.table is None:
-                raise ValueError(f"condition '@row' outside a table row ({context.id if context else '?'})")
-            return bool(rows.get(f"{context.table}.{context.row}", set()) - {context.id})
-        return bool(rows.get(target[5:]))
-    held = is_filled(values, target)
-    return not held if negated else held
-
-
-def field_required(template: FormTemplate, values: dict[str, Value], f: ExpandedField,
-                   *, rows: dict[str, set[str]] | None = None) -> bool:
-    """A field is required when it says ``required: true`` or has ``required_when`` conditions
-    (table columns carry only the latter), and all of its conditions hold."""
-    if not (f.required or f.required_when):
-        return False
-    return all(condition_holds(template, values, c, f, rows=rows) for c in f.required_when)
-
-
-_GROUPS: dict[int, tuple[FormTemplate, list]] = {}
-
-
-def _template_groups(template: FormTemplate) -> list:
-    """``template.groups()`` as a list, kept per template (table groups expand to many)."""
-    hit = _GROUPS.get(id(template))
-    if hit is None or hit[0] is not template:
-        hit = _GROUPS[id(template)] = (template, list(template.groups()))
-    return hit[1]
-
-
-def check_rules(template: FormTemplate, values: dict[str, Value]) -> list[RuleViolation]:
-    """Every required field, required signature and checkbox group the values break."""
-    out: list[RuleViolation] = []
-    rows = _filled_rows(values)
-    for f in template.fields_by_id.values():
-        if is_filled(values, f.id) or not field_required(template, values, f, rows=rows):
-            continue
-        code = "missing_signature" if f.kind == FieldKind.signature else "empty_required"
-        out.append(RuleViolation(code, f.id, f.page))
-    for g, page in _template_groups(template):
-        marked = sum(values.get(m) is True for m in g.members)
-        if marked > 1:
-            out.append(RuleViolation("multiple_marked", g.id, page))
-        elif marked == 0 and g.rule == "exactly_one" and \
-                all(condition_holds(template, values, c, rows=rows) for c in g.required_when):
-            out.append(RuleViolation("unmarked", g.id, page))
-    return out
-
-
 # --- small formatting helpers -----------------------------------------------------------------
 
 def fmt_time(minutes: int) -> str:
     m = minutes % MINUTES_PER_DAY
     return f"{m // 60:02d}.{m % 60:02d}"
-
-
-def parse_time(text: str) -> int:
-    h, m = text.split(".")
-    return int(h) * 60 + int(m)
 
 
 def fmt_amount(ore: int) -> str:
@@ -334,28 +251,6 @@ def fmt_amount(ore: int) -> str:
 
 def month_str(year: int, month: int) -> str:
     return f"{year:04d}-{month:02d}"
-
-
-def add_months(year: int, month: int, n: int) -> tuple[int, int]:
-    i = year * 12 + (month - 1) + n
-    return i // 12, i % 12 + 1
-
-
-def month_end(year: int, month: int) -> date:
-    return date(year, month, calendar.monthrange(year, month)[1])
-
-
-def deadline_for(month: str) -> date:
-    """The last day a report of ``month`` (YYYY-MM) reaches FK in time: the 5th of the second
-    month after it (September → 5 November)."""
-    y, m = (int(x) for x in month.split("-"))
-    y2, m2 = add_months(y, m, 2)
-    return date(y2, m2, DEADLINE_DAY)
-
-
-def is_late(month: str, received: str | date) -> bool:
-    r = date.fromisoformat(received) if isinstance(received, str) else received
-    return r > deadline_for(month)
 
 
 def _pick(rng: np.random.Generator, items: Sequence, p: Sequence[float] | None = None):
@@ -435,23 +330,7 @@ def provider_name(rng: np.random.Generator, orgnr: str) -> str:
 
 # --- shifts -----------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Row:
-    """One line of a 3059: an interval of one kind, starting on ``day`` (it may end after
-    midnight, on the next day)."""
-
-    day: int
-    start: int  # minutes after midnight
-    end: int  # minutes after midnight; ≤ start means the next day
-    kind: str  # aktiv | vantetid | beredskap
-
-    @property
-    def minutes(self) -> int:
-        return (self.end - self.start) % MINUTES_PER_DAY
-
-    @property
-    def crosses_midnight(self) -> bool:
-        return self.end <= self.start
+Row = TimeRow  # one line of a 3059: an interval of one kind, starting on ``day``
 
 
 def totals(rows: Iterable[Row]) -> dict[str, int]:
@@ -459,18 +338,6 @@ def totals(rows: Iterable[Row]) -> dict[str, int]:
     out = {k: 0 for k in TIME_KINDS}
     for r in rows:
         out[r.kind] += r.minutes
-    return out
-
-
-def rows_totals_from_values(values: dict[str, Value]) -> dict[str, int]:
-    """Minutes of each kind summed from the ``rows.N.*`` values of a 3059."""
-    out = {k: 0 for k in TIME_KINDS}
-    nums = sorted({int(k.split(".")[1]) for k in values if k.startswith("rows.")})
-    for n in nums:
-        start, end = values.get(f"rows.{n}.from"), values.get(f"rows.{n}.tom")
-        kinds = [k for k in TIME_KINDS if values.get(f"rows.{n}.{k}") is True]
-        if isinstance(start, str) and isinstance(end, str) and len(kinds) == 1:
-            out[kinds[0]] += (parse_time(end) - parse_time(start)) % MINUTES_PER_DAY
     return out
 
 
@@ -862,7 +729,7 @@ def _only_template_fields(template: FormTemplate, values: dict[str, Value]) -> d
 # --- faults -----------------------------------------------------------------------------------
 
 def _required_now(template: FormTemplate, values: dict[str, Value]) -> list[ExpandedField]:
-    rows = _filled_rows(values)
+    rows = filled_rows(values)
     return [f for f in template.fields_by_id.values() if field_required(template, values, f, rows=rows)]
 
 
@@ -899,7 +766,7 @@ def apply_fault(doc: DocumentTruth, template: FormTemplate, fault: str, rng: np.
             return False
         v[_pick(rng, cands)] = False
     elif fault == "unmarked_mandatory":
-        cands = [g for g, _ in _template_groups(template)
+        cands = [g for g, _ in template_groups(template)
                  if g.id in MANDATORY_GROUPS and g.rule == "exactly_one"
                  and all(condition_holds(template, v, c) for c in g.required_when)
                  and any(v.get(m) is True for m in g.members)]

@@ -1,0 +1,205 @@
+"""Stage 4, build → check → route: a read document becomes a routed record.
+
+:func:`build_record` turns a :class:`~pipeline.document.DocumentResult` into the JSON of its
+form's record model (:mod:`pipeline.record`); :func:`assess` checks a record against FK's
+rules (:mod:`pipeline.rules`) and routes it (:mod:`pipeline.route`). ``assess`` works on the
+record alone (plus, for a 3057, the month's time reports), so the same function routes a
+document when it is read, when an operator has decided its fields, and when a 3057's time
+reports arrive later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from typing import Iterable, Mapping
+
+from pipeline.document import DocumentResult
+from pipeline.forms import FormTemplate, TemplateRegistry
+from pipeline.record import PageProblem, field_value, flatten, nest, record_model, typed_value
+from pipeline.route import decide, problem_findings, reading_findings
+from pipeline.rules import (
+    TIME_KINDS,
+    Finding,
+    Value,
+    check_document,
+    check_invoice_totals,
+    merge_rows,
+    municipality_weeks,
+    rows_totals_from_values,
+    stated_minutes,
+)
+from pipeline.split import Problem
+
+UNREADABLE = "?"  # stands for ink that was not read: the field is filled, its value unknown
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a document came from."""
+
+    batch: str
+    file: str
+    file_sha256: str
+    received: date | None
+
+
+def document_id(file_sha256: str, index: int) -> str:
+    """A document's key: its file's content hash and its place in the file (stable across
+    re-runs of the same file, so a resumed run finds what it stored before)."""
+    return f"{file_sha256[:16]}-{index + 1:03d}"
+
+
+@lru_cache(maxsize=1)
+def _registry() -> TemplateRegistry:
+    return TemplateRegistry.load()
+
+
+def template_of(record: Mapping) -> FormTemplate | None:
+    try:
+        return _registry().get(record["form"], record["version"])
+    except Exception:  # noqa: BLE001 - unidentified documents have no template
+        return None
+
+
+def build_record(result: DocumentResult, origin: Origin) -> dict:
+    """The record of a read document (JSON), routed."""
+    doc_id = document_id(origin.file_sha256, result.index)
+    template = _registry().get(result.form, result.version) if result.form else None
+    flat: dict[str, dict] = {}
+    for fid, r in result.readings.items():
+        if r.status == "empty" and template is not None and template.fields_by_id[fid].table is not None:
+            continue  # empty table rows are left out of the record
+        crop = result.crops.get(fid)
+        flat[fid] = field_value(r, f"crops/{doc_id}/{crop}" if crop else None)
+    problems = [PageProblem(code=p.code, page=p.page, sv=p.text_sv, en=p.text_en) for p in result.problems]
+    for n, p in sorted(result.pages.items()):
+        if p.problem:
+            problems.append(PageProblem(code="unregistered_page", page=n,
+                                        sv=f"Sidan {n} kunde inte passas mot blanketten ({p.problem}).",
+                                        en=f"Page {n} could not be registered to the form ({p.problem})."))
+    form = result.form or "unknown"
+    record = {
+        "document_id": doc_id, "form": form, "version": result.version or "unknown",
+        "received_date": origin.received.isoformat() if origin.received else None,
+        "source": {
+            "batch": origin.batch, "file": origin.file, "file_sha256": origin.file_sha256,
+            "pages": [{"page": n, "file": p.source.name, "index": p.index, "skanningsid": p.ident.skanningsid}
+                      for n, p in sorted(result.pages.items())],
+            "attachments": result.attachments, "unknown_pages": result.unknown_pages,
+            "problems": [p.model_dump() for p in problems],
+        },
+        "route": "review",
+        "fields": nest(flat, form),
+    }
+    return validate(assess(record))
+
+
+def values_of(record: Mapping) -> tuple[dict[str, Value], dict[str, str], dict[str, int]]:
+    """(canonical values, statuses, pages) of a record's fields, as the rules see them."""
+    values: dict[str, Value] = {}
+    statuses: dict[str, str] = {}
+    pages: dict[str, int] = {}
+    for fid, fv in flatten(record.get("fields", {})).items():
+        statuses[fid], pages[fid] = fv["status"], fv["page"]
+        if fv["status"] in ("unreadable", "unreadable_confirmed"):
+            values[fid] = UNREADABLE
+        elif fv.get("read") is not None and fv["status"] not in ("empty", "missing_confirmed"):
+            values[fid] = fv["read"]
+    return values, statuses, pages
+
+
+def report_key(record: Mapping) -> tuple[str, str] | None:
+    """(person's personnummer, month) of a 3057 or 3059: the key that ties them together."""
+    values, _, _ = values_of(record)
+    p, m = values.get("person.personnummer"), values.get("header.year_month")
+    return (p, m) if isinstance(p, str) and isinstance(m, str) and UNREADABLE not in (p, m) else None
+
+
+def assess(record: dict, reports: Iterable[Mapping] | None = None) -> dict:
+    """Check a record against FK's rules and route it (in place, and returned). For a 3057,
+    ``reports`` are the month's 3059 records of the same person (None: not looked up)."""
+    template = template_of(record)
+    values, statuses, pages = values_of(record)
+    received = date.fromisoformat(record["received_date"]) if record.get("received_date") else None
+    source = record["source"]
+    problems = [Problem(p["code"], p.get("page"), p["sv"], p["en"]) for p in source.get("problems", [])]
+    findings: list[Finding] = problem_findings(problems, unknown_pages=source.get("unknown_pages", 0) > 0)
+    computed: dict = {}
+    if template is None:
+        findings.append(Finding("unidentified", "review"))
+    else:
+        findings += check_document(template, values, received)
+        findings += reading_findings(statuses, pages)
+        if template.form == "3059":
+            computed["minutes_from_rows"] = rows_totals_from_values(values)
+            computed["minutes_stated"] = stated_minutes(values, "summa")
+            computed["municipality_weeks"] = municipality_weeks(values)
+        elif template.form == "3057":
+            computed["minutes_stated"] = stated_minutes(values, "tid")
+            if reports is not None:
+                reports = list(reports)
+                findings += _invoice_findings(values, reports)
+                computed["time_reports"] = len(reports)
+                computed["municipality_weeks"] = municipality_weeks(
+                    merge_rows(values_of(r)[0] for r in reports)) if reports else None
+    d = decide(template, findings, statuses)
+    record.update(route=d.route, reasons=[r.model_dump() for r in d.reasons],
+                  flags=[r.model_dump() for r in d.flags], computed=computed)
+    return record
+
+
+def _pending(report: Mapping) -> bool:
+    """A time report whose rows are not all known yet: it waits for an operator, or a row
+    value could not be read (the sender must complete it)."""
+    if report.get("route") == "review":
+        return True
+    _, statuses, _ = values_of(report)
+    return any(fid.startswith("rows.") and st not in ("ok", "empty", "confirmed", "corrected")
+               for fid, st in statuses.items())
+
+
+def _invoice_findings(values: Mapping[str, Value], reports: list[Mapping]) -> list[Finding]:
+    """3057 point 2 against its time reports. While a report's rows are not all known, the
+    sum is not known either: the invoice carries a flag and is checked again when that report
+    is decided (its own queue holds it meanwhile)."""
+    if any(_pending(r) for r in reports):
+        return [Finding("time_reports_pending", None, ("header.year_month", "person.personnummer"), 1,
+                        {"reports": str(len(reports))})]
+    summed = {k: 0 for k in TIME_KINDS}
+    for r in reports:
+        for k, v in rows_totals_from_values(values_of(r)[0]).items():
+            summed[k] += v
+    return check_invoice_totals(values, summed if reports else None, len(reports))
+
+
+def validate(record: dict) -> dict:
+    """The record through its form's pydantic model (types, ranges, personnummer), as JSON."""
+    model = record_model(record["form"])
+    return model.model_validate(record).model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+
+def record_from_values(template: FormTemplate, values: Mapping[str, Value], *, document: str,
+                       received: date | None = None, unreadable: Iterable[str] = (),
+                       origin: Origin | None = None) -> dict:
+    """A record from known values (a truth file, an electronic report, a test) as if every
+    field were read surely; ``unreadable`` fields as ink that could not be read."""
+    unreadable = set(unreadable)
+    flat = {}
+    for f in template.expanded_fields():
+        v = values.get(f.id)
+        status = "unreadable" if f.id in unreadable else ("empty" if v is None or v is False and
+                                                          f.kind.value == "checkbox" else "ok")
+        if status == "empty" and f.table is not None:
+            continue
+        read = None if status == "unreadable" else v
+        flat[f.id] = {"kind": f.kind.value, "value": typed_value(f.kind, read), "read": read, "confidence": 1.0,
+                      "status": status, "page": f.page, "box_mm": f.box}
+    o = origin or Origin("values", "values", "0" * 64, received)
+    record = {"document_id": document, "form": template.form, "version": template.version,
+              "received_date": received.isoformat() if received else None,
+              "source": {"batch": o.batch, "file": o.file, "file_sha256": o.file_sha256, "pages": []},
+              "route": "review", "fields": nest(flat, template.form)}
+    return assess(record)

@@ -342,7 +342,12 @@ def process_batch(path: str, data_dir: str | None = None, workers: int | None = 
             if isinstance(r, BaseException):  # a reader's bug must not stop the batch either
                 logger.error("%s, document %d: reading failed: %r", origin.file, doc.index + 1, r)
                 r = _failed(doc, r)
-            record = build_record(r, origin)
+            try:
+                record = build_record(r, origin)
+            except Exception as e:  # noqa: BLE001 - a record that cannot be built goes to review whole
+                logger.error("%s, document %d: record failed: %r", origin.file, doc.index + 1, e)
+                r = _failed(doc, e)
+                record = build_record(r, origin)
             key = report_key(record) if record["form"] in ("3057", "3059") else None
             if key is not None:
                 touched.add(key)

@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   python3 python3-venv python3-pip
-  tesseract-ocr tesseract-ocr-swe tesseract-ocr-eng
+  tesseract-ocr tesseract-ocr-swe tesseract-ocr-eng tesseract-ocr-script-latn
   poppler-utils libtiff-tools
   # fonts: the replica renderer uses reportlab's built-in Helvetica; the sample generator
   # writes typed values in DejaVu/Liberation and hand-printed ones in handwriting fonts

@@ -26,6 +26,11 @@ REF = date(2026, 11, 23)
     (K.day, "31", "31"), (K.day, "0", None), (K.day, "32", None),
     (K.hours, "0163", "163"), (K.minutes, "05", "5"), (K.minutes, "60", None),
     (K.amount, "1 234,50", "1234.50"), (K.amount, "1234", "1234.00"), (K.amount, "12,5", "12.50"), (K.amount, "12,345", None),
+    (K.amount, "225 458,31", "225458.31"), (K.amount, "26,30", "26.30"), (K.amount, "1 234 567", "1234567.00"),
+    (K.amount, "1\u00a0234,00", "1234.00"), (K.amount, "1\u202f234,00", "1234.00"), (K.amount, "330, 44", "330.44"),
+    (K.amount, "1234:-", "1234.00"),
+    # a space splits kronor into thousands only: these are misreads (a lost comma), not amounts
+    (K.amount, "2631 70", None), (K.amount, "47 2021 04", None), (K.amount, "12 34", None), (K.amount, "1 2345,00", None),
     (K.phone, "070-123 45 67", "0701234567"), (K.phone, "+46 70 123 45 67", "+46701234567"), (K.phone, "12", None),
     (K.text, "  Anna   Berg ", "Anna Berg"), (K.text, "   ", None), (K.text, "Emma Nilsson:", "Emma Nilsson"), (K.text, "| Ingrid Holm |", "Ingrid Holm"),
 ])

@@ -37,9 +37,11 @@ def test_typed_values(outcomes):
     typed = [o for o in outcomes if not o.handwritten and o.kind not in ("checkbox", "signature")]
     filled = [o for o in typed if o.truth not in (None, "")]
     assert len(filled) > 50
-    # names with letters outside Swedish (Kovačević) go to review rather than being guessed
-    assert _share(filled, lambda o: o.right or o.status != "ok") == 1.0
-    assert _share(filled, lambda o: o.right) >= 0.9
+    assert _share(filled, lambda o: o.right or o.status != "ok") == 1.0  # never accepted wrong
+    # printed values are read by Tesseract (digit fields that look printed, names with
+    # swe+Latin data): 160 of 160 right on this batch; the target is 99.5 %
+    assert _share(filled, lambda o: o.right) >= 0.99
+    assert _share(filled, lambda o: o.auto_accepted) >= 0.9  # 94 % here
 
 
 def test_nothing_silently_wrong_on_typed_and_nothing_illegible_accepted(outcomes):
@@ -59,3 +61,84 @@ def test_hand_printed_digit_fields_level(outcomes):
     acc = _share(digits, lambda o: o.right)
     print(f"hand-printed digit fields right: {acc:.3f} of {len(digits)}; {field_summary(outcomes)['silent_error_rate']:.4f} silent")
     assert acc >= 0.85  # guard at the level reached; the target is 0.98 (docs/benchmarks.md)
+
+
+# --- the printed path, unit by unit ------------------------------------------------------------
+
+# Fonts a provider's software may print with that the sample generator never writes in
+# (it uses DejaVu Sans and Liberation Sans / Mono): serif and monospaced faces.
+OTHER_FONTS = ("DejaVuSerif.ttf", "LiberationSerif-Regular.ttf", "DejaVuSansMono.ttf")
+
+
+def _printed(text: str, font_file: str, dpi: int, pt: float = 10.0, above: str | None = None):
+    """A field's ink as a 1-bit scan gives it: ``text`` printed at ``pt`` points, optionally with
+    a scrap of a label line (``above``, smaller, 1.5 mm higher) as a missed print mask leaves."""
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+
+    from pipeline.synth.fill import available_fonts
+
+    path = available_fonts([font_file])
+    if not path:
+        pytest.skip(f"font {font_file} not installed")
+    px = round(pt * dpi / 72)
+    font = ImageFont.truetype(path[0], px)
+    mm = dpi / 25.4
+    im = Image.new("L", (int(90 * mm), int(9 * mm)), 255)
+    d = ImageDraw.Draw(im)
+    d.text((int(2 * mm), int(8 * mm)), text, font=font, fill=0, anchor="ls")
+    if above:
+        d.text((int(2 * mm), int(2.5 * mm)), above, font=ImageFont.truetype(path[0], int(px * 0.7)), fill=0, anchor="ls")
+    return np.where(np.asarray(im) < 128, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("font", OTHER_FONTS)
+@pytest.mark.parametrize("dpi", [200, 300])
+def test_printed_numbers_in_other_fonts(font, dpi):
+    from pipeline import ocr
+    from pipeline.forms import FieldKind as K
+    from pipeline.read.parse import normalise
+    from pipeline.read.text import config_for, ocr_image
+
+    cases = [(K.amount, "225 458,31", "225458.31"), (K.amount, "26,30", "26.30"), (K.amount, "4 562", "4562.00"),
+             (K.personnummer, "19121212-1212", "191212121212"), (K.clock_time, "07.30", "07.30"),
+             (K.date, "2026-09-03", "2026-09-03"), (K.phone, "070-123 45 67", "0701234567")]
+    for kind, written, canonical in cases:
+        r = ocr.read(ocr_image(_printed(written, font, dpi), dpi), config_for(kind))
+        assert normalise(kind, r.text) == canonical, (written, r.text)
+        assert r.string_confidence > 0.5, (written, r.symbols)
+
+
+def test_a_label_scrap_above_the_writing_is_not_read():
+    from pipeline import ocr
+    from pipeline.forms import FieldKind as K
+    from pipeline.read.text import config_for, main_line, ocr_image
+
+    ink = _printed("Malin Olsson", "DejaVuSansMono.ttf", 200, above="och e")
+    assert (main_line(ink, 200)[: int(4 * 200 / 25.4)] == 255).all()  # the scrap is whitened
+    assert ocr.read(ocr_image(ink, 200), config_for(K.text)).text == "Malin Olsson"
+    # the dots of an Ö are not a line of their own
+    ink = _printed("Mohammed Öberg", "DejaVuSerif.ttf", 200)
+    assert ocr.read(ocr_image(ink, 200), config_for(K.text)).text == "Mohammed Öberg"
+
+
+def test_string_confidence_is_the_product_of_the_characters():
+    from pipeline.ocr import OcrResult
+
+    r = OcrResult("12 34", 0.2, (("1", 0.9), ("2", 0.9), ("3", 1.0), ("4", 0.5)))
+    assert r.string_confidence == pytest.approx(0.405)
+    assert OcrResult("12", 0.8).string_confidence == 0.8  # no characters (fallback engine): the word's
+
+
+def test_digit_alignment_tells_print_from_hand():
+    from pipeline import defs
+    from pipeline.read.digits import DigitString, Token
+    from pipeline.read.fields import digit_alignment
+
+    def ds(boxes):
+        return DigitString([Token("digit", "1", (("1", 1.0),), b) for b in boxes], True)
+
+    printed = ds([(0, 10, 8, 40), (10, 10, 18, 40), (20, 11, 28, 40), (30, 10, 38, 41), (40, 10, 52, 44)])  # 5th: a 0 fused with its comma
+    hand = ds([(0, 8, 8, 40), (10, 14, 18, 44), (20, 10, 28, 38)])
+    assert digit_alignment(printed) <= defs.TYPED_ALIGN_MAX < digit_alignment(hand)
+    assert digit_alignment(ds([(0, 10, 8, 40)])) is None  # one digit says nothing

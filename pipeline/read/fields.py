@@ -2,8 +2,13 @@
 
 Dispatch by field kind: checkboxes to mark detection, signatures to ink analysis, numbers
 (days, clock times, dates, personnummer, amounts …) to the digit recogniser, whose
-candidate strings are parsed with the kind's rules (Luhn, ranges) — the printed-text OCR
-adds its reading for typed values —, and text (names, addresses) to Tesseract. Each
+candidate strings are parsed with the kind's rules (Luhn, ranges), and text (names,
+addresses) to Tesseract. A number whose digits stand on one baseline at one height looks
+printed: Tesseract reads it too and leads (it reads typed values near perfectly; the CNN
+loses a typed amount's comma), the CNN confirming it or, when the CNN is sure of a value
+with other digits, overruling it; hand-printed numbers are the CNN's alone, which saves
+Tesseract's time on them (it added nothing there: it is often sure and wrong on
+handwriting), unless the CNN finds no valid value (then Tesseract's, for review). Each
 reading gets a status: ``empty`` (no ink), ``unreadable`` (ink, but no valid reading),
 ``low_confidence`` (a valid reading below the kind's acceptance threshold) or ``ok``.
 """
@@ -11,6 +16,8 @@ reading gets a status: ``empty`` (no ink), ``unreadable`` (ink, but no valid rea
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
 
 from pipeline import defs
 from pipeline.forms import ExpandedField, FieldKind
@@ -25,15 +32,49 @@ DIGIT_KINDS = {
 }
 
 
+# Letters whose capital is the small letter enlarged: at the start of a line Tesseract has
+# nothing to judge their size by and reads "Viktor", "Omtanke" as "viktor", "omtanke". A text
+# field (a name, a company, a place, an address) starts with a capital.
+_SAME_SHAPE_LOWER = frozenset("cosvwxzöčćšžź")
+
+
 def _reading(f: ExpandedField, value, confidence: float, status: str, ink: bool, **kw) -> Reading:
     return Reading(field_id=f.id, kind=f.kind, page=f.page, box_mm=f.box, value=value,
                    confidence=float(confidence), status=status, ink=ink, **kw)
 
 
-def _status(kind: FieldKind, value, confidence: float) -> str:
+def _status(kind: FieldKind, value, confidence: float, printed: bool = False) -> str:
     if value is None:
         return "unreadable"
-    return "ok" if confidence >= defs.ACCEPT_CONFIDENCE.get(kind.value, defs.ACCEPT_CONFIDENCE_DEFAULT) else "low_confidence"
+    if printed:
+        accept = defs.ACCEPT_CONFIDENCE_PRINTED.get(kind.value, defs.ACCEPT_CONFIDENCE_PRINTED_DEFAULT)
+    else:
+        accept = defs.ACCEPT_CONFIDENCE.get(kind.value, defs.ACCEPT_CONFIDENCE_DEFAULT)
+    return "ok" if confidence >= accept else "low_confidence"
+
+
+def _digits(s: str) -> str:
+    return "".join(c for c in s if c.isdigit())
+
+
+def digit_alignment(ds) -> float | None:
+    """How far the digits of a read field stray from one line: the spread of their tops and
+    of their bottoms, the larger, as a share of the median digit height (0 for print). Only
+    digits of about the median height count (TYPED_HEIGHT_BAND): a digit the segmentation
+    fused with a comma or a dash is taller or wider, not misplaced. None with fewer than
+    two such digits."""
+    boxes = np.array([t.box for t in ds.tokens if t.kind == "digit"], dtype=np.float64)
+    if len(boxes) < 2:
+        return None
+    heights = boxes[:, 3] - boxes[:, 1]
+    height = float(np.median(heights))
+    if height <= 0:
+        return None
+    band = defs.TYPED_HEIGHT_BAND
+    boxes = boxes[(heights >= band * height) & (heights <= height / band)]
+    if len(boxes) < 2:
+        return None
+    return float(max(np.ptp(boxes[:, 1]), np.ptp(boxes[:, 3])) / height)
 
 
 def read_number(page: RegisteredPage, f: ExpandedField, month: str | None = None) -> Reading:
@@ -43,23 +84,46 @@ def read_number(page: RegisteredPage, f: ExpandedField, month: str | None = None
     if not ds.ink:
         return _reading(f, None, 1.0, "empty", False)
     cands = ds.candidates(defs.DIGIT_BEAM)
-    typed = read_text(page, f)
-    if typed is not None and typed[1] >= defs.TYPED_MIN_CONFIDENCE and normalise(f.kind, typed[0], month=month):
-        # a confident printed reading counts as one more candidate, weighted by its confidence
-        cands = cands + [(typed[0], typed[1] * defs.TYPED_WEIGHT)]
     p = parse(f.kind, cands, month=month)
+    value, confidence, alternatives = p.value, p.probability, p.alternatives
     raw = cands[0][0] if cands else None
-    return _reading(f, p.value, p.probability, _status(f.kind, p.value, p.probability), True,
-                    alternatives=p.alternatives, raw=raw,
-                    detail={"reason": p.reason} if p.reason else {})
+    align = digit_alignment(ds)
+    detail: dict = {"alignment": align} if align is not None else {}
+    printed = align is not None and align <= defs.TYPED_ALIGN_MAX
+    led = False
+    if printed or p.value is None:
+        # printed-looking, or the CNN found nothing valid (a typed value it cut up badly):
+        # Tesseract reads it; as the only valid reading it is taken, for review unless printed
+        typed = read_text(page, f)
+        tv = normalise(f.kind, typed.text, month=month) if typed is not None else None
+        # the same digits with other separators ("252,99" / CNN "25299", its comma lost):
+        # the CNN confirms the digits, Tesseract, which reads punctuation, places them
+        same_digits = bool(tv is not None and cands and _digits(typed.text) == _digits(cands[0][0]))
+        if tv is not None and (tv == p.value or same_digits or p.value is None or p.probability < defs.TYPED_CNN_VETO):
+            s = typed.string_confidence
+            q = p.probability if tv == p.value or same_digits else dict(p.alternatives).get(tv, 0.0)
+            others = ((p.value, p.probability),) + p.alternatives if p.value is not None else p.alternatives
+            value, confidence, raw, led = tv, 1.0 - (1.0 - s) * (1.0 - q), typed.text, True
+            alternatives = tuple((v, c) for v, c in others if v != tv)
+            detail |= {"printed": printed, "ocr_confidence": s, "digits": cands[0][0] if cands else None}
+            if not printed:  # Tesseract alone: no calibrated trust, an operator looks
+                confidence = min(confidence, defs.OCR_ONLY_CONFIDENCE)
+        elif typed is not None:
+            detail["ocr"] = typed.text
+    if value is None and p.reason:
+        detail["reason"] = p.reason
+    return _reading(f, value, confidence, _status(f.kind, value, confidence, printed=led and printed), True,
+                    alternatives=alternatives, raw=raw, detail=detail)
 
 
 def read_words(page: RegisteredPage, f: ExpandedField) -> Reading:
     r = read_text(page, f)
     if r is None:
         return _reading(f, None, 1.0, "empty", False)
-    text, conf = r
+    text, conf = r.text, r.confidence
     value = normalise(FieldKind.text, text)
+    if value and value[0] in _SAME_SHAPE_LOWER:
+        value = value[0].upper() + value[1:]
     return _reading(f, value, conf if value else 0.0, _status(f.kind, value, conf), True, raw=text)
 
 

@@ -111,14 +111,28 @@ def minutes(s: str) -> str | None:
     return str(int(d)) if d and len(d) <= 2 and int(d) <= 59 else None
 
 
+# Thousands separators people and programs put in amounts: a space, a no-break space, a
+# narrow no-break space (how Swedish locales format 12 345), a thin space.
+_THOUSANDS = " \u00a0\u202f\u2009"
+
+
 def amount(s: str) -> str | None:
-    """``1 234,50`` / ``1234.50`` / ``1 234`` / ``1234:-`` → ``1234.50``."""
-    t = s.strip().replace(" ", "").replace("\u00a0", "").rstrip(":-")
-    m = re.fullmatch(r"(\d{1,9})(?:[.,](\d{1,2}))?", t)
+    """``1 234,50`` / ``1234.50`` / ``1 234`` / ``1234:-`` → ``1234.50``.
+
+    A space inside the kronor is a thousands separator and nothing else: it must split them
+    into groups of three digits from the right (``12 345``, ``1 234 567``). ``2631 70`` is
+    no amount but a misread ``263,70`` whose comma was lost, and ``12 34`` no number at all;
+    taking them for 263170.00 and 1234.00 would put a confident wrong value on the record.
+    OCR may set a space after the decimal comma (``330, 44``); it is read as the comma."""
+    t = s.strip().rstrip(":-").rstrip(_THOUSANDS)
+    m = re.fullmatch(rf"(\d{{1,3}}(?:[{_THOUSANDS}]\d{{3}})+|\d{{1,9}})(?:[.,][{_THOUSANDS}]?(\d{{1,2}}))?", t)
     if not m:
         return None
+    kronor = re.sub(rf"[{_THOUSANDS}]", "", m.group(1))
+    if len(kronor) > 9:
+        return None
     ore = (m.group(2) or "0").ljust(2, "0")
-    return f"{int(m.group(1))}.{ore}"
+    return f"{int(kronor)}.{ore}"
 
 
 def phone(s: str) -> str | None:

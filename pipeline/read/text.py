@@ -1,12 +1,16 @@
 """Printed text with Tesseract: names, addresses and, for typed forms, every other value.
 
-Swedish data for words (names have å, ä, ö), English data with a character whitelist for
-numbers (the stack notes: swe misread every "7,75"; eng with a whitelist read all clean
-typed fields). The crop is the filler's ink only (the form's print removed), trimmed to the
+Swedish and Latin-script data for words (names have å, ä, ö, and č, ł, ı …), English data
+with a character whitelist for numbers (the stack notes: swe misread every "7,75"; eng with a whitelist read all clean
+typed fields). The crop is the filler's ink only (the form's print removed), cut to its
+main line of writing (bits of a label the print mask missed, above or below the writing, are
+left out: with them Tesseract read "Malin olsson" and "Mohammed berg") and trimmed to the
 ink with a white margin, so Tesseract sees one line of writing.
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -29,10 +33,15 @@ _NUMERIC_WHITELIST = {
 }
 
 
+@lru_cache(maxsize=1)
+def text_lang() -> str:
+    return defs.OCR_TEXT_LANG if ocr.has_languages(defs.OCR_TEXT_LANG) else defs.OCR_TEXT_LANG_FALLBACK
+
+
 def config_for(kind: FieldKind) -> ocr.OcrConfig:
     if kind in _NUMERIC_WHITELIST:
         return ocr.OcrConfig(lang="eng", psm=ocr.PSM_SINGLE_LINE, whitelist=_NUMERIC_WHITELIST[kind])
-    return ocr.OcrConfig(lang="swe", psm=ocr.PSM_SINGLE_LINE)
+    return ocr.OcrConfig(lang=text_lang(), psm=ocr.PSM_SINGLE_LINE)
 
 
 def field_ink(page: RegisteredPage, field: ExpandedField) -> np.ndarray:
@@ -45,6 +54,26 @@ def has_ink(ink: np.ndarray, dpi: float) -> bool:
     return int((ink < defs.INK_LEVEL).sum()) >= defs.READ_MIN_INK_MM2 * k * k
 
 
+def main_line(ink: np.ndarray, dpi: float) -> np.ndarray:
+    """The crop with only its main line of ink kept (whitened elsewhere): rows of ink form
+    bands wherever a white gap of more than OCR_LINE_GAP_MM separates them; the band holding
+    the most ink is the writing."""
+    rows = (ink < defs.INK_LEVEL).sum(axis=1)
+    ys = np.nonzero(rows)[0]
+    if len(ys) == 0:
+        return ink
+    gap = defs.OCR_LINE_GAP_MM * dpi / defs.MM_PER_INCH
+    breaks = np.nonzero(np.diff(ys) > gap)[0]
+    starts = np.concatenate(([ys[0]], ys[breaks + 1]))
+    ends = np.concatenate((ys[breaks], [ys[-1]]))
+    if len(starts) == 1:
+        return ink
+    best = int(np.argmax([rows[a:b + 1].sum() for a, b in zip(starts, ends)]))
+    out = np.full_like(ink, 255)
+    out[starts[best]:ends[best] + 1] = ink[starts[best]:ends[best] + 1]
+    return out
+
+
 def trim(ink: np.ndarray, dpi: float) -> np.ndarray:
     """Crop to the ink with a white margin (Tesseract wants one)."""
     ys, xs = np.nonzero(ink < defs.INK_LEVEL)
@@ -55,10 +84,17 @@ def trim(ink: np.ndarray, dpi: float) -> np.ndarray:
     return cv2.copyMakeBorder(crop, m, m, m, m, cv2.BORDER_CONSTANT, value=255)
 
 
-def read_text(page: RegisteredPage, field: ExpandedField) -> tuple[str, float] | None:
-    """Tesseract's reading of the field and its confidence (0..1); None when no ink."""
+def ocr_image(ink: np.ndarray, dpi: float) -> np.ndarray:
+    """What Tesseract is shown: the main line, trimmed, with a white margin. Not rescaled:
+    scaling typed fields to a standard height gained nothing on the calibration set (313 of
+    318 typed numbers right either way) and upscaling a 1-bit 200 dpi crop made a dotted zero
+    a 9 with 0.92 confidence."""
+    return trim(main_line(ink, dpi), dpi)
+
+
+def read_text(page: RegisteredPage, field: ExpandedField) -> ocr.OcrResult | None:
+    """Tesseract's reading of the field (text, confidences); None when there is no ink."""
     ink = field_ink(page, field)
     if not has_ink(ink, page.dpi):
         return None
-    r = ocr.read(trim(ink, page.dpi), config_for(field.kind))
-    return r.text, r.confidence
+    return ocr.read(ocr_image(ink, page.dpi), config_for(field.kind))

@@ -17,7 +17,7 @@ from typing import Iterable, Mapping
 
 from pipeline.document import DocumentResult
 from pipeline.forms import FormTemplate, TemplateRegistry
-from pipeline.record import PageProblem, field_value, flatten, nest, record_model, typed_value
+from pipeline.record import PageProblem, field_value, flatten, nest, reading_value, record_model
 from pipeline.route import decide, problem_findings, reading_findings
 from pipeline.rules import (
     TIME_KINDS,
@@ -72,7 +72,7 @@ def build_record(result: DocumentResult, origin: Origin) -> dict:
         if r.status == "empty" and template is not None and template.fields_by_id[fid].table is not None:
             continue  # empty table rows are left out of the record
         crop = result.crops.get(fid)
-        flat[fid] = field_value(r, f"crops/{doc_id}/{crop}" if crop else None)
+        flat[fid] = reading_value(r, f"crops/{doc_id}/{crop}" if crop else None)
     problems = [PageProblem(code=p.code, page=p.page, sv=p.text_sv, en=p.text_en) for p in result.problems]
     for n, p in sorted(result.pages.items()):
         if p.problem:
@@ -150,26 +150,24 @@ def assess(record: dict, reports: Iterable[Mapping] | None = None) -> dict:
     return record
 
 
-def _pending(report: Mapping) -> bool:
+def _pending(report: Mapping, statuses: Mapping[str, str]) -> bool:
     """A time report whose rows are not all known yet: it waits for an operator, or a row
     value could not be read (the sender must complete it)."""
-    if report.get("route") == "review":
-        return True
-    _, statuses, _ = values_of(report)
-    return any(fid.startswith("rows.") and st not in ("ok", "empty", "confirmed", "corrected")
-               for fid, st in statuses.items())
+    return report.get("route") == "review" or any(
+        fid.startswith("rows.") and st not in ("ok", "empty", "confirmed", "corrected") for fid, st in statuses.items())
 
 
 def _invoice_findings(values: Mapping[str, Value], reports: list[Mapping]) -> list[Finding]:
     """3057 point 2 against its time reports. While a report's rows are not all known, the
     sum is not known either: the invoice carries a flag and is checked again when that report
     is decided (its own queue holds it meanwhile)."""
-    if any(_pending(r) for r in reports):
+    read = [(r, *values_of(r)[:2]) for r in reports]
+    if any(_pending(r, statuses) for r, _, statuses in read):
         return [Finding("time_reports_pending", None, ("header.year_month", "person.personnummer"), 1,
                         {"reports": str(len(reports))})]
     summed = {k: 0 for k in TIME_KINDS}
-    for r in reports:
-        for k, v in rows_totals_from_values(values_of(r)[0]).items():
+    for _, rv, _ in read:
+        for k, v in rows_totals_from_values(rv).items():
             summed[k] += v
     return check_invoice_totals(values, summed if reports else None, len(reports))
 
@@ -194,9 +192,7 @@ def record_from_values(template: FormTemplate, values: Mapping[str, Value], *, d
                                                           f.kind.value == "checkbox" else "ok")
         if status == "empty" and f.table is not None:
             continue
-        read = None if status == "unreadable" else v
-        flat[f.id] = {"kind": f.kind.value, "value": typed_value(f.kind, read), "read": read, "confidence": 1.0,
-                      "status": status, "page": f.page, "box_mm": f.box}
+        flat[f.id] = field_value(f.kind, None if status == "unreadable" else v, 1.0, status, f.page, f.box)
     o = origin or Origin("values", "values", "0" * 64, received)
     record = {"document_id": document, "form": template.form, "version": template.version,
               "received_date": received.isoformat() if received else None,

@@ -245,10 +245,16 @@ def typed_value(kind: FieldKind, read: str | bool | None) -> Any:
         return None
 
 
-def field_value(r: Reading, crop: str | None = None, status: str | None = None) -> dict:
-    return {"kind": r.kind.value, "value": typed_value(r.kind, r.value), "read": r.value, "confidence": round(float(r.confidence), 4),
-            "status": status or r.status, "page": r.page, "box_mm": tuple(float(x) for x in r.box_mm),
-            "crop": crop}
+def field_value(kind: FieldKind, read: str | bool | None, confidence: float, status: str, page: int,
+                box_mm, crop: str | None = None) -> dict:
+    """One field of a record (a :class:`FieldValue` as a dict), its typed value made from ``read``."""
+    return {"kind": kind.value, "value": typed_value(kind, read), "read": read, "confidence": round(float(confidence), 4),
+            "status": status, "page": page, "box_mm": tuple(float(x) for x in box_mm), "crop": crop}
+
+
+def reading_value(r: Reading, crop: str | None = None) -> dict:
+    """A reader's :class:`Reading` as a field of a record."""
+    return field_value(r.kind, r.value, r.confidence, r.status, r.page, r.box_mm, crop)
 
 
 def nest(flat: dict[str, dict], form: str) -> dict:

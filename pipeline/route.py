@@ -54,31 +54,25 @@ def _field_name(template: FormTemplate | None, fid: str, lang: str) -> str:
 
 
 def reason_of(f: Finding, template: FormTemplate | None, *, certain: bool = True) -> Reason:
-    """A finding in words (Swedish and English), ready for the record and the letter."""
+    """A finding in words (Swedish and English), ready for the record and the letter. An
+    uncertain one is worded for the operator who must confirm the reading first."""
     msgs = messages()
-    entry = msgs.get(f.code)
-    if entry is None:
+    if f.code not in msgs:
         raise KeyError(f"no message for reason code {f.code!r} in {MESSAGES}")
-    params = dict(f.params)
-    about = params.get("group") or (f.fields[0] if f.fields else "")
-    kinds = msgs.get("kinds", {})
-    if "kind" in params and params["kind"] in kinds:
-        params["kind_sv"] = kinds[params["kind"]]["sv"]
-        params["kind_en"] = kinds[params["kind"]]["en"]
-        params["kind_sv"] = params["kind_sv"][0].upper() + params["kind_sv"][1:] if f.code == "totals_mismatch" else params["kind_sv"]
+    about = f.params.get("group") or (f.fields[0] if f.fields else "")
+    kind = msgs.get("kinds", {}).get(f.params.get("kind"), {})
     text = {}
     for lang in ("sv", "en"):
-        p = _Blank(params, field=_field_name(template, about, lang), page=f.page if f.page is not None else "?")
-        text[lang] = entry[lang].format_map(p)
-    to = entry["to"]
-    if not certain:
-        reason = {"sv": text["sv"], "en": text["en"]}
-        p = _Blank(params, field=_field_name(template, about, "sv"), page=f.page or "?",
-                   reason_sv=reason["sv"].rstrip("."), reason_en=reason["en"].rstrip("."))
-        text = {"sv": msgs["uncertain"]["sv"].format_map(p),
-                "en": msgs["uncertain"]["en"].format_map(_Blank(p, field=_field_name(template, about, "en")))}
-        to = "operator"
-    return Reason(code=f.code, to=to, certain=certain, fields=list(f.fields), page=f.page, sv=text["sv"], en=text["en"])
+        p = _Blank(f.params, field=_field_name(template, about, lang), page=f.page if f.page is not None else "?")
+        if kind:
+            p[f"kind_{lang}"] = kind[lang]
+            p[f"Kind_{lang}"] = kind[lang][:1].upper() + kind[lang][1:]
+        text[lang] = msgs[f.code][lang].format_map(p)
+        if not certain:
+            p[f"reason_{lang}"] = text[lang].rstrip(".")
+            text[lang] = msgs["uncertain"][lang].format_map(p)
+    return Reason(code=f.code, to=msgs[f.code]["to"] if certain else "operator", certain=certain,
+                  fields=list(f.fields), page=f.page, sv=text["sv"], en=text["en"])
 
 
 def reading_findings(statuses: Mapping[str, str], pages: Mapping[str, int]) -> list[Finding]:
@@ -110,7 +104,6 @@ class Decision:
     route: Route
     reasons: list[Reason] = field(default_factory=list)
     flags: list[Reason] = field(default_factory=list)
-    review_fields: list[str] = field(default_factory=list)  # fields an operator must decide
 
 
 def is_certain(f: Finding, statuses: Mapping[str, str]) -> bool:
@@ -125,7 +118,6 @@ def decide(template: FormTemplate | None, findings: Iterable[Finding], statuses:
     route: Route = "validation"
     reasons: list[Reason] = []
     flags: list[Reason] = []
-    review: list[str] = []
     seen: set[tuple] = set()
     for f in findings:
         key = (f.code, f.fields, f.page, tuple(sorted(f.params.items())))
@@ -138,9 +130,7 @@ def decide(template: FormTemplate | None, findings: Iterable[Finding], statuses:
         certain = f.route != "completion" or (f.certain if f.certain is not None else is_certain(f, statuses))
         r: Route = f.route if certain else "review"
         reasons.append(reason_of(f, template, certain=certain))
-        if r == "review":
-            review.extend(fid for fid in f.fields if fid not in review)
         if ROUTE_RANK[r] > ROUTE_RANK[route]:
             route = r
-    return Decision(route, reasons, flags, review)
+    return Decision(route, reasons, flags)
 

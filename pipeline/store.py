@@ -40,6 +40,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 from pipeline.config import DataDir
+from pipeline.record import flatten
 
 DATABASE_URL_ENV = "BLANKETT_DATABASE_URL"
 # SQLite waits this long (ms) for another connection's write lock (the review UI and a batch
@@ -282,16 +283,15 @@ class Store:
             if s.get(Document, record["document_id"]) is not None:
                 return False
             file_id = s.scalar(select(File.id).where(File.sha256 == sha256))
-            doc = Document(id=record["document_id"], file_id=file_id, **_document_columns(record))
+            flat = flatten(record.get("fields", {}))
+            doc = Document(id=record["document_id"], file_id=file_id, **_document_columns(record, flat))
             s.add(doc)
-            from pipeline.record import flatten
-
-            for fid, fv in flatten(record.get("fields", {})).items():
+            for fid, fv in flat.items():
                 s.add(FieldRow(document=doc, field_id=fid, kind=fv["kind"], page=fv["page"],
                                value=_text(fv.get("read")), confidence=fv["confidence"], status=fv["status"],
                                crop=fv.get("crop")))
             s.flush()
-            self._route(s, doc, record, actor)
+            self._route(s, doc, record, flat, actor)
             return True
 
     def update_record(self, record: dict, *, actor: str, action: str) -> tuple[str, str]:
@@ -300,24 +300,23 @@ class Store:
         with self.session() as s:
             doc = s.get(Document, record["document_id"])
             before = doc.route
-            doc.record = record
-            for k, v in _document_columns(record).items():
+            flat = flatten(record.get("fields", {}))
+            for k, v in _document_columns(record, flat).items():
                 setattr(doc, k, v)
             doc.updated_at = now()
-            from pipeline.record import flatten
-
             rows = {f.field_id: f for f in doc.fields}
-            for fid, fv in flatten(record.get("fields", {})).items():
+            for fid, fv in flat.items():
                 row = rows.get(fid)
                 if row is None:
                     continue
                 row.value, row.confidence, row.status = _text(fv.get("read")), fv["confidence"], fv["status"]
             if before != doc.route or action != "revalidated":
-                self._route(s, doc, record, actor, reopen=True)
+                self._route(s, doc, record, flat, actor, reopen=True)
             s.add(AuditEntry(actor=actor, action=action, document_id=doc.id, before=before, after=doc.route))
             return before, doc.route
 
-    def _route(self, s: Session, doc: Document, record: dict, actor: str, reopen: bool = False) -> None:
+    def _route(self, s: Session, doc: Document, record: dict, flat: dict[str, dict], actor: str,
+               reopen: bool = False) -> None:
         reasons = record.get("reasons", [])
         s.add(RouteRow(document_id=doc.id, route=doc.route, reasons=reasons, decided_by=actor))
         if reopen:  # a new decision replaces the open items of the old one
@@ -331,7 +330,8 @@ class Store:
                 if r["to"] != "operator":
                     continue
                 for fid in r["fields"] or [None]:
-                    s.add(ReviewTask(document_id=doc.id, field_id=fid, kind=_kind(record, fid) if fid else None,
+                    kind = flat[fid]["kind"] if fid in flat else None
+                    s.add(ReviewTask(document_id=doc.id, field_id=fid, kind=kind,
                                      reason=r["code"]))
         elif doc.route == "completion":
             for r in reasons:
@@ -437,17 +437,6 @@ class Store:
                      "sv": c.text_sv, "en": c.text_en} for c in s.scalars(q)]
 
 
-def _field(record: dict, fid: str) -> dict | None:
-    from pipeline.record import flatten
-
-    return flatten(record.get("fields", {})).get(fid)
-
-
-def _kind(record: dict, fid: str | None) -> str | None:
-    fv = _field(record, fid) if fid else None
-    return fv.get("kind") if fv else None
-
-
 def _text(v: Any) -> str | None:
     if v is None:
         return None
@@ -456,16 +445,16 @@ def _text(v: Any) -> str | None:
     return str(v)
 
 
-def _read(record: dict, fid: str) -> str | None:
-    fv = _field(record, fid)
-    v = fv.get("read") if fv else None
+def _read(flat: dict[str, dict], fid: str) -> str | None:
+    v = flat.get(fid, {}).get("read")
     return v if isinstance(v, str) else None
 
 
-def _document_columns(record: dict) -> dict:
+def _document_columns(record: dict, flat: dict[str, dict]) -> dict:
+    """The columns a document is queried by, from its record (``flat``: its fields flattened)."""
     return {
         "form": record.get("form"), "version": record.get("version"), "route": record["route"], "record": record,
-        "month": _read(record, "header.year_month"),
-        "person_personnummer": _read(record, "person.personnummer"),
-        "assistent_personnummer": _read(record, "assistent.personnummer"),
+        "month": _read(flat, "header.year_month"),
+        "person_personnummer": _read(flat, "person.personnummer"),
+        "assistent_personnummer": _read(flat, "assistent.personnummer"),
     }

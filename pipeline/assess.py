@@ -65,6 +65,17 @@ def template_of(record: Mapping) -> FormTemplate | None:
 
 def build_record(result: DocumentResult, origin: Origin) -> dict:
     """The record of a read document (JSON), routed."""
+    return route_record(draft_record(result, origin))
+
+
+def route_record(record: dict) -> dict:
+    """A record checked against the rules and routed (the flow times this apart from
+    :func:`draft_record`)."""
+    return validate(assess(record))
+
+
+def draft_record(result: DocumentResult, origin: Origin) -> dict:
+    """The record of a read document (JSON), not yet checked: routed to review."""
     doc_id = document_id(origin.file_sha256, result.index)
     template = _registry().get(result.form, result.version) if result.form else None
     flat: dict[str, dict] = {}
@@ -93,7 +104,7 @@ def build_record(result: DocumentResult, origin: Origin) -> dict:
         "route": "review",
         "fields": nest(flat, form),
     }
-    return validate(assess(record))
+    return record
 
 
 def values_of(record: Mapping) -> tuple[dict[str, Value], dict[str, str], dict[str, int]]:
@@ -176,7 +187,6 @@ def validate(record: dict) -> dict:
     """The record through its form's pydantic model (types, ranges, personnummer), as JSON."""
     model = record_model(record["form"])
     return model.model_validate(record).model_dump(mode="json", by_alias=True, exclude_none=True)
-
 
 
 def record_from_values(template: FormTemplate, values: Mapping[str, Value], *, document: str,

@@ -277,3 +277,84 @@ def calibrate(outcomes: list[FieldOutcome], max_error: float = 0.002) -> dict[st
                 best = o.confidence
         out[k] = round(best, 4)
     return out
+
+
+# --- whole documents: stored records against the truth ---------------------------------------
+
+@dataclass
+class DocumentOutcome:
+    doc_id: str
+    form: str
+    style: str
+    expected: str  # the truth's route
+    route: str | None  # the stored record's route (None: no record holds the document's pages)
+    fields: list[FieldOutcome]
+    faults: list[str]  # planted by the generator (content.FAULTS)
+
+
+def record_outcomes(folder: Path, records: list[dict]) -> list[DocumentOutcome]:
+    """Every generated document of a folder set against the record the pipeline stored for
+    it (matched by file and first page). A field the record leaves out counts as read empty
+    when its page is in the record (empty table rows are left out), else as not read."""
+    from pipeline.read.parse import normalise
+    from pipeline.record import flatten
+    from pipeline.synth.content import is_handwritten
+
+    registry = TemplateRegistry.load()
+    by_first_page = {}
+    for rec in records:
+        pages = rec["source"]["pages"]
+        if pages:
+            first = min(pages, key=lambda p: (p["file"], p["index"]))
+            by_first_page[(first["file"], first["index"])] = rec
+    out = []
+    for tp in sorted(folder.glob("*.truth.json")):
+        truth = json.loads(tp.read_text(encoding="utf-8"))
+        starts = _page_files(truth)
+        for d in truth["documents"]:
+            rec = by_first_page.get(starts[min(d["pages"])])
+            template = registry.get(d["form"], d["version"])
+            flat = flatten(rec["fields"]) if rec else {}
+            read_pages = {p["page"] for p in rec["source"]["pages"]} if rec else set()
+            fields = []
+            for p in template.pages:
+                for fld in template.expanded_fields(p.number):
+                    kind = fld.kind.value
+                    truth_value = d["values"].get(fld.id)
+                    fv = flat.get(fld.id)
+                    if fv is not None:
+                        value, status, conf = fv.get("read"), fv["status"], fv["confidence"]
+                        if kind in ("checkbox", "signature") and value is None and status == "empty":
+                            value = False  # an empty box: the record leaves out the reading
+                    elif p.number in read_pages:
+                        value, status, conf = (False if kind in ("checkbox", "signature") else None), "empty", 1.0
+                    else:
+                        value, status, conf = None, "not_read", 0.0
+                    invalid = (kind in ("personnummer", "organisationsnummer") and isinstance(truth_value, str)
+                               and normalise(fld.kind, truth_value) is None)
+                    if kind in ("text", "phone") and isinstance(value, str):
+                        value = _truth_value(kind, value)  # the same canonical form as the truth
+                    fields.append(FieldOutcome(kind, is_handwritten(d["style"], fld.id, fld.kind),
+                                               _truth_value(kind, truth_value), value, status, conf,
+                                               fld.id in d["illegible"], invalid))
+            out.append(DocumentOutcome(d["doc_id"], d["form"], d["style"], d["expected_route"],
+                                       rec["route"] if rec else None, fields, d["faults"]))
+    return out
+
+
+def _page_files(truth: dict) -> list[tuple[str, int]]:
+    """(file, index in file) of each page of a generated batch, in batch order."""
+    if len(truth["files"]) == 1:
+        return [(truth["files"][0], i) for i in range(len(truth["pages"]))]
+    return [(f, 0) for f in truth["files"]]  # one image file per page
+
+
+def confusion(outcomes: list[FieldOutcome], kind: str) -> dict[str, dict[str, int]]:
+    """Checkbox or signature readings: truth (marked/empty) × reading (marked/empty/unsure)."""
+    table = {t: {"marked": 0, "empty": 0, "unsure": 0} for t in ("marked", "empty")}
+    for o in outcomes:
+        if o.kind != kind:
+            continue
+        read = "unsure" if o.status not in ("ok", "empty") else ("marked" if o.value else "empty")
+        table["marked" if o.truth else "empty"][read] += 1
+    return table

@@ -96,21 +96,12 @@ def _rule_masks(img: np.ndarray, dpi: float) -> _Masks:
     n = max(5, int(defs.REG_LINE_KERNEL_MM * dpi / defs.MM_PER_INCH))
     h = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (n, 1)))
     v = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, n)))
-    band = int(defs.REG_EDGE_BAND_MM * dpi / defs.MM_PER_INCH)
+    # Scanner borders and the paper's edge shadow lie in a band along the image edge; a
+    # form's rules lie at least 15 mm inside the paper, never there.
+    band = max(1, int(defs.REG_EDGE_BAND_MM * dpi / defs.MM_PER_INCH))
     for m in (h, v):
         m[:band], m[-band:], m[:, :band], m[:, -band:] = 0, 0, 0, 0
-    return _Masks(_drop_edge_touching(h), _drop_edge_touching(v), dpi)
-
-
-def _drop_edge_touching(mask: np.ndarray) -> np.ndarray:
-    """Remove structures that touch the image edge: scanner borders and the paper's edge
-    shadow. A form's rules lie at least 15 mm inside the paper, never at its edge."""
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    h, w = mask.shape
-    x, y, bw, bh = stats[:, 0], stats[:, 1], stats[:, 2], stats[:, 3]
-    edge = (x == 0) | (y == 0) | (x + bw >= w) | (y + bh >= h)
-    edge[0] = True  # background
-    return ~edge[labels]
+    return _Masks(h.astype(bool), v.astype(bool), dpi)
 
 
 # --- coarse: profiles over scale and shift --------------------------------------------------

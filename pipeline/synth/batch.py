@@ -42,6 +42,10 @@ class SampleOptions:
     formats: tuple[str, ...] = ("pdf", "tiff", "png", "jpeg")
     use_mnist_digits: bool = True  # hand-printed digits from real handwriting when available
     styles: tuple[str, ...] = ("typed", "hand", "mixed")
+    # Fixed scanner settings for every batch (the benchmark's cells); None: drawn per batch.
+    dpi: int | None = None
+    bitonal: bool | None = None
+    format: str | None = None
 
 
 @dataclass
@@ -135,6 +139,10 @@ def _write_batch(out, name, docs, registry, rng, opts, digits) -> BatchSummary:
     dpi = 200 if opts.small else int(rng.choice(defs.SCAN_DPIS))
     bitonal = bool(rng.random() < (0.8 if opts.small else 0.6))
     fmt = str(rng.choice(("pdf", "tiff"))) if opts.small else str(rng.choice(opts.formats))
+    # the draws above happen either way, so fixing a setting changes nothing else of the set
+    dpi = opts.dpi or dpi
+    bitonal = bitonal if opts.bitonal is None else opts.bitonal
+    fmt = opts.format or fmt
     if fmt in ("png", "jpeg") and bitonal:
         fmt = "png"  # a 1-bit page is never stored as JPEG
     if opts.small and not bitonal:

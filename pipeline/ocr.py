@@ -87,15 +87,17 @@ class _TesserocrEngine:
         self._local = threading.local()
 
     def _api(self, cfg: OcrConfig):
+        """This thread's engine for the language and mode; the whitelist is set per call, so
+        the many numeric whitelists share one engine (each engine holds its models: 15 MB for
+        eng, 115 MB for swe+Latin, per thread)."""
         apis = getattr(self._local, "apis", None)
         if apis is None:
             apis = self._local.apis = {}
-        api = apis.get(cfg)
+        api = apis.get((cfg.lang, cfg.psm))
         if api is None:
             api = self._tesserocr.PyTessBaseAPI(path=self._path, lang=cfg.lang, psm=cfg.psm)
-            if cfg.whitelist:
-                api.SetVariable("tessedit_char_whitelist", cfg.whitelist)
-            apis[cfg] = api
+            apis[(cfg.lang, cfg.psm)] = api
+        api.SetVariable("tessedit_char_whitelist", cfg.whitelist or "")
         return api
 
     def read(self, image: np.ndarray, cfg: OcrConfig) -> OcrResult:

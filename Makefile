@@ -39,6 +39,18 @@ test: setup
 	bash scripts/test-postgres.sh stop || echo "make test: could not stop the test PostgreSQL server" >&2; \
 	exit $$status
 
+# The benchmark (issue 8): a seeded set of about 300 pages through the pipeline, against the
+# truth and beside OCRmyPDF; rewrites the generated part of docs/benchmarks.md and
+# docs/benchmarks.json. About 10 minutes; run it on a machine doing nothing else.
+bench: setup $(STAMPS)/bench
+	$(VENV)/bin/blankett bench --work $(BENCH_WORK)
+
+BENCH_WORK ?= /tmp/blankett-bench
+
+$(STAMPS)/bench: requirements-bench.lock | $(STAMPS)/python
+	$(PY) -m pip install -q -r requirements-bench.lock
+	@touch $@
+
 # The committed sample set: a few small batches with ground truth (see samples/README.md).
 samples: setup
 	$(VENV)/bin/blankett samples --out samples --count 12 --seed 2026 --small

@@ -26,6 +26,7 @@ reached validation go to the outbox (:mod:`pipeline.export.outbox`).
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections import Counter
@@ -69,7 +70,8 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
 from pipeline import inbox  # noqa: E402
-from pipeline.assess import Origin, assess, build_record, document_id, report_key, validate  # noqa: E402
+from pipeline.assess import (Origin, build_record, document_id, draft_record, report_key,  # noqa: E402
+                             revalidate_invoices, route_record)  # noqa: E402
 from pipeline.document import DocumentResult, process_document  # noqa: E402
 from pipeline.export.outbox import export  # noqa: E402
 from pipeline.errors import InputFileError  # noqa: E402
@@ -77,9 +79,13 @@ from pipeline.forms import TemplateRegistry  # noqa: E402
 from pipeline.identify import IdentifiedPage  # noqa: E402
 from pipeline.ingest import file_sha256  # noqa: E402
 from pipeline.intake import batch_paths, quarantine, received_date  # noqa: E402
+from pipeline.masking import install_log_masking, mask_text, mask_value  # noqa: E402
 from pipeline.pages import PageResult, process_file  # noqa: E402
+from pipeline.retention import apply_retention, retention_days  # noqa: E402
 from pipeline.split import Document, Problem  # noqa: E402
 from pipeline.store import Store  # noqa: E402
+
+install_log_masking()  # Prefect's handlers exist now: personnummer never reach a log
 
 # --- constants ----------------------------------------------------------------------------------
 
@@ -210,7 +216,8 @@ class BatchRun:
     documents: list[DocumentResult] = field(default_factory=list)
 
 
-def _file_documents(path: Path, registry: TemplateRegistry) -> Iterator[Document[PageResult]]:
+def _file_documents(path: Path, registry: TemplateRegistry,
+                    logger: logging.Logger | logging.LoggerAdapter) -> Iterator[Document[PageResult]]:
     """The documents of one file, re-opening it after an I/O error (documents already handed
     over are skipped); other errors propagate."""
     handed, attempt = 0, 0
@@ -225,15 +232,16 @@ def _file_documents(path: Path, registry: TemplateRegistry) -> Iterator[Document
             attempt += 1
             if not _is_io_error(e) or attempt > IO_RETRIES:
                 raise
-            get_run_logger().warning("%s: I/O error (%s), retry %d of %d in %.0f s",
+            logger.warning("%s: I/O error (%s), retry %d of %d in %.0f s",
                                      path.name, e, attempt, IO_RETRIES, IO_RETRY_DELAY_S)
             time.sleep(IO_RETRY_DELAY_S)
 
 
 def _lean(doc: Document[PageResult]) -> Document[PageResult]:
     """A copy of a document without what readers never look at — the scan and the upright
-    scan behind each registered page (7.7 MB a page at 200 dpi) — for sending to other
-    processes. The registered page itself (and its ink, if removed already) stays."""
+    scan behind each registered page (7.7 MB a page at 200 dpi, 17 MB at 300) — to keep
+    waiting documents small, and to send them to other processes. The registered page
+    itself (and its ink, if removed already) stays."""
     pages = {}
     for n, p in doc.pages.items():
         rp = p.registered
@@ -241,11 +249,6 @@ def _lean(doc: Document[PageResult]) -> Document[PageResult]:
             rp = replace(rp, identified=IdentifiedPage(None, rp.identified.ident))
         pages[n] = replace(p, registered=rp)
     return replace(doc, pages=pages)
-
-
-def _page_ms(doc: Document[PageResult] | DocumentResult) -> float:
-    pages = list(doc.pages.values()) + (list(doc.attachments) if isinstance(doc, Document) else [])
-    return sum(sum(p.timings_ms.values()) for p in pages)
 
 
 STATUSES = ("ok", "low_confidence", "unreadable", "empty")
@@ -261,10 +264,19 @@ def document_row(file: str, r: DocumentResult, route: str | None = None) -> dict
             "route": route}
 
 
-def summarise(batch: str, files: list[dict], rows: list[dict], wall_s: float, page_s: float,
-              read_s: float, workers: int, threads: int, runner: str) -> dict:
+# The stages of a batch, in order, as timed: page stages per page (PageResult.timings_ms:
+# "identity" is the reading of a page's identity fields that splitting needs), reading per
+# document, then the record, its routing (incl. the 3057s checked again at the end) and the
+# store (incl. the export).
+PAGE_STAGES = ("ingest", "identify", "register", "identity")
+STAGES = PAGE_STAGES + ("read", "record", "route", "store")
+
+
+def summarise(batch: str, files: list[dict], rows: list[dict], wall_s: float, stage_ms: Counter[str],
+              workers: int, threads: int, runner: str) -> dict:
     routes = Counter(r["route"] for r in rows if r["route"])
     pages = sum(f["pages"] for f in files)
+    page_s = sum(stage_ms[k] for k in PAGE_STAGES) / 1e3
     return {
         "batch": batch,
         "files": files,
@@ -276,8 +288,10 @@ def summarise(batch: str, files: list[dict], rows: list[dict], wall_s: float, pa
         "readings": {s: sum(r[s] for r in rows) for s in STATUSES},
         "refused_files": sum(1 for f in files if f["refused"]),
         "routes": {k: routes.get(k, 0) for k in ("validation", "review", "completion")},
-        "timings": {"wall_s": round(wall_s, 2), "page_stage_s": round(page_s, 2), "read_s": round(read_s, 2),
-                    "s_per_page": round(wall_s / pages, 2) if pages else None},
+        "timings": {"wall_s": round(wall_s, 2), "page_stage_s": round(page_s, 2),
+                    "read_s": round(stage_ms["read"] / 1e3, 2),
+                    "s_per_page": round(wall_s / pages, 2) if pages else None,
+                    "stage_ms_per_page": {k: round(stage_ms[k] / pages, 1) if pages else None for k in STAGES}},
         "concurrency": {"workers": workers, "threads": threads, "runner": runner},
         "table": rows,
     }
@@ -306,10 +320,23 @@ def summary_markdown(s: dict) -> str:
     skipped = [f for f in s["files"] if f.get("skipped")]
     if skipped:
         lines += ["", "Skipped files:"] + [f"- {f['file']}: {f['skipped']}" for f in skipped]
-    return "\n".join(lines)
+    return mask_text("\n".join(lines))  # an artifact and command output: no personnummer
 
 
-@flow(name="process-batch", flow_run_name="batch-{path}", task_runner=ThreadPoolTaskRunner(),
+# A read submitted: returns the document read, or the exception its reading raised.
+Pending = Callable[[], "DocumentResult | BaseException"]
+Submit = Callable[..., Pending]
+
+
+def _batch_run_name() -> str:
+    """``batch-<path>``, masked: a scanner's file name can hold a personnummer, and run names
+    are shown wherever the Prefect server is."""
+    from prefect.runtime import flow_run
+
+    return mask_text(f"batch-{flow_run.parameters.get('path')}")
+
+
+@flow(name="process-batch", flow_run_name=_batch_run_name, task_runner=ThreadPoolTaskRunner(),
       validate_parameters=False)
 def process_batch(path: str, data_dir: str | None = None, workers: int | None = None,
                   page_timeout_s: float = PAGE_TIMEOUT_S, quarantine_unusable: bool = True,
@@ -319,31 +346,81 @@ def process_batch(path: str, data_dir: str | None = None, workers: int | None = 
     (YYYY-MM-DD): when FK received the post (default: the day each file was written).
     ``quarantine_unusable``: move files that cannot be opened to quarantine/ (off when the
     inbox sweep does the moving)."""
-    logger = get_run_logger()
+    install_log_masking()
+
+    def submit(*args) -> Pending:
+        future = read_document.submit(*args)
+        return lambda: future.result(raise_on_failure=False)
+
+    run = batch_work(path, data_dir, workers, page_timeout_s, quarantine_unusable, runner, received,
+                     submit, get_run_logger())
+    summary = run.summary
+    create_markdown_artifact(summary_markdown(summary), key="batch-summary",
+                             description=mask_text(f"Batch {Path(path).name}"))
+    if summary["table"]:
+        create_table_artifact([mask_value({k: (", ".join(map(str, v)) if isinstance(v, list) else v)
+                                           for k, v in r.items()}) for r in summary["table"]],
+                              key="batch-documents", description=mask_text(f"Documents of {Path(path).name}"))
+    return run
+
+
+def process_batch_direct(path: str | Path, data: DataDir, workers: int | None = None,
+                         received: str | None = None) -> BatchRun:
+    """The same work as :func:`process_batch` without Prefect: reads on a plain thread pool,
+    no task runs, no artifacts. The benchmark's yardstick for the orchestration's cost."""
+    w, _ = plan_concurrency(workers)
+    with ThreadPoolExecutor(max_workers=w, thread_name_prefix="read") as pool:
+        def submit(*args) -> Pending:
+            future = pool.submit(read_document.fn, *args)
+
+            def result() -> DocumentResult | BaseException:
+                try:
+                    return future.result()
+                except Exception as e:  # noqa: BLE001 - handed on like Prefect's failed state
+                    return e
+            return result
+
+        return batch_work(str(path), str(data.root), workers, PAGE_TIMEOUT_S, True, "direct", received,
+                          submit, logging.getLogger("blankett.batch"))
+
+
+def batch_work(path: str, data_dir: str | None, workers: int | None, page_timeout_s: float,
+               quarantine_unusable: bool, runner: str, received: str | None, submit: Submit,
+               logger: logging.Logger | logging.LoggerAdapter) -> BatchRun:
+    """The body of :func:`process_batch`; ``submit(doc, threads, timeout, crop_dir)`` starts
+    reading one document."""
     t0 = time.perf_counter()
     data = DataDir.resolve(data_dir)
     registry = TemplateRegistry.load()
     workers, threads = plan_concurrency(workers)
     limit = workers * QUEUE_PER_WORKER
-    remote = runner != "threads"  # documents are pickled to other processes
     store = Store.open(data)
     batch_received = date.fromisoformat(received) if received else None
     batch_id = store.begin_batch(Path(path).name, batch_received)
     files: list[dict] = []
-    pending: list = []  # (origin, document, future), in batch order
+    pending: list[tuple[Origin, Document, Pending]] = []  # in batch order
     done: list[tuple[str, DocumentResult, str]] = []  # (file name, result, document id)
     touched: set[tuple[str, str]] = set()  # (personnummer, month) of the 3057s and 3059s stored
-    page_s = 0.0
+    stage_ms: Counter[str] = Counter()  # summed over pages (page stages) or documents
+
+    def timed(stage: str, fn: Callable, *args):
+        t = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            stage_ms[stage] += (time.perf_counter() - t) * 1e3
 
     def collect(until: int) -> None:
         while len(pending) > until:
-            origin, doc, fut = pending.pop(0)
-            r = fut.result(raise_on_failure=False)
+            origin, doc, result = pending.pop(0)
+            r = result()
             if isinstance(r, BaseException):  # a reader's bug must not stop the batch either
                 logger.error("%s, document %d: reading failed: %r", origin.file, doc.index + 1, r)
                 r = _failed(doc, r)
+            stage_ms["read"] += r.timings_ms.get("read", 0.0)
             try:
-                record = build_record(r, origin)
+                record = timed("record", draft_record, r, origin)
+                record = timed("route", route_record, record)
             except Exception as e:  # noqa: BLE001 - a record that cannot be built goes to review whole
                 logger.error("%s, document %d: record failed: %r", origin.file, doc.index + 1, e)
                 r = _failed(doc, e)
@@ -351,7 +428,7 @@ def process_batch(path: str, data_dir: str | None = None, workers: int | None = 
             key = report_key(record) if record["form"] in ("3057", "3059") else None
             if key is not None:
                 touched.add(key)
-            store.save_document(origin.file_sha256, record)
+            timed("store", store.save_document, origin.file_sha256, record)
             done.append((origin.file, r, record["document_id"]))
             _emit("document", r)
 
@@ -367,18 +444,19 @@ def process_batch(path: str, data_dir: str | None = None, workers: int | None = 
             logger.info("%s: %s", f.name, info["skipped"])
             continue
         try:
-            for doc in _file_documents(f, registry):
+            for doc in _file_documents(f, registry, logger):
                 n = len(doc.pages) + len(doc.attachments)
                 info["pages"] += n
                 info["documents"] += 1
-                page_s += _page_ms(doc) / 1e3
+                for p in list(doc.pages.values()) + list(doc.attachments):
+                    stage_ms.update(p.timings_ms)
                 _emit("pages", n)
                 doc_id = document_id(sha, doc.index)
                 if store.has_document(doc_id):  # stored by a run that died: not read again
                     continue
                 collect(limit - 1)
-                pending.append((origin, doc, read_document.submit(
-                    _lean(doc) if remote else doc, threads, page_timeout_s, data.crops / doc_id)))
+                doc = _lean(doc)  # waiting documents hold only what readers use
+                pending.append((origin, doc, submit(doc, threads, page_timeout_s, data.crops / doc_id)))
         except InputFileError as e:
             info["refused"] = str(e)
             logger.warning("refused %s: %s", f.name, e)
@@ -387,37 +465,19 @@ def process_batch(path: str, data_dir: str | None = None, workers: int | None = 
                 info["quarantined_as"] = q.file.name
         collect(0)
         store.finish_file(sha, pages=info["pages"], documents=info["documents"], refused=info["refused"])
-    revalidate_invoices(store, touched)
-    exported = export(store, data)
+    timed("route", revalidate_invoices, store, touched)
+    exported = timed("store", export, store, data)
     routes = {doc_id: (store.record(doc_id) or {}).get("route") for _, _, doc_id in done}
     wall = time.perf_counter() - t0
     rows = [document_row(name, r, routes.get(doc_id)) for name, r, doc_id in done]
-    summary = summarise(str(path), files, rows, wall, page_s,
-                        sum(r.timings_ms.get("read", 0.0) for _, r, _ in done) / 1e3, workers, threads, runner)
+    summary = summarise(str(path), files, rows, wall, stage_ms, workers, threads, runner)
     summary["exported"] = {"records": exported.records, "elt": exported.elt,
                            "files": [p.name for p in exported.files]}
     summary["document_ids"] = [doc_id for _, _, doc_id in done]
     store.finish_batch(batch_id, {k: v for k, v in summary.items() if k != "table"})
     store.close()
-    create_markdown_artifact(summary_markdown(summary), key="batch-summary",
-                             description=f"Batch {Path(path).name}")
-    if rows:
-        create_table_artifact([{k: (", ".join(map(str, v)) if isinstance(v, list) else v) for k, v in r.items()}
-                               for r in rows], key="batch-documents", description=f"Documents of {Path(path).name}")
     logger.info("%s: %d pages, %d documents in %.1f s", Path(path).name, summary["pages"], len(rows), wall)
     return BatchRun(summary, [r for _, r, _ in done])
-
-
-def revalidate_invoices(store: Store, keys: set[tuple[str, str]]) -> None:
-    """Check every stored 3057 of these (personnummer, month) against all the month's time
-    reports now stored, and store the new route where it changed."""
-    for person, month in sorted(keys):
-        reports = store.time_reports(person, month)
-        for invoice in store.invoices(person, month):
-            new = validate(assess(dict(invoice), reports))
-            if (new["route"], new["reasons"], new["flags"], new.get("computed")) != \
-                    (invoice["route"], invoice.get("reasons"), invoice.get("flags"), invoice.get("computed")):
-                store.update_record(new, actor="pipeline", action="revalidated")
 
 
 def api_url() -> str:
@@ -461,9 +521,12 @@ def run_batch(path: str | Path, data: DataDir, workers: int | None = None, dask:
 
 @flow(name="nightly-inbox", validate_parameters=False)
 def nightly_inbox(data_dir: str | None = None, workers: int | None = None, dask: str | None = None,
-                  min_age_s: float = inbox.MIN_AGE_S, settle_s: float = inbox.SETTLE_S) -> dict:
+                  min_age_s: float = inbox.MIN_AGE_S, settle_s: float = inbox.SETTLE_S,
+                  retention: int | None = None) -> dict:
     """One sweep of the inbox: every stable file through :func:`process_batch`, then archived
-    or quarantined (see :mod:`pipeline.inbox`)."""
+    or quarantined (see :mod:`pipeline.inbox`); then the images of documents finished more
+    than ``retention`` days ago are deleted (default :func:`pipeline.retention.retention_days`)."""
+    install_log_masking()
     logger = get_run_logger()
     data = DataDir.resolve(data_dir).ensure()
 
@@ -477,19 +540,27 @@ def nightly_inbox(data_dir: str | None = None, workers: int | None = None, dask:
     report = inbox.sweep(data, processor, min_age_s, settle_s)
     if report.busy:
         logger.warning("another sweep is running on %s: nothing done", data.root)
-    rows = [{"file": f.original, "outcome": "quarantined" if f.quarantined else "archived",
-             "destination": str(f.destination.relative_to(data.root)), "reason": f.reason or "",
-             "documents": f.summary.get("documents", 0), "recovered": f.recovered} for f in report.finished]
+    rows = [mask_value({"file": f.original, "outcome": "quarantined" if f.quarantined else "archived",
+                        "destination": str(f.destination.relative_to(data.root)), "reason": f.reason or "",
+                        "documents": f.summary.get("documents", 0), "recovered": f.recovered})
+            for f in report.finished]
     md = [f"# Inbox sweep of {data.root}", "",
           f"{len(report.archived)} archived, {len(report.quarantined)} quarantined, "
           f"{len(report.waiting)} waiting (still being written or too new)."]
     md += [f"- waiting: {n} ({why})" for n, why in report.waiting]
-    create_markdown_artifact("\n".join(md), key="inbox-sweep", description="Nightly inbox sweep")
+    kept = retention_days(retention)
+    store = Store.open(data)
+    try:
+        deleted = apply_retention(store, data, kept).deleted
+    finally:
+        store.close()
+    md += ["", f"Retention: the images of {len(deleted)} document(s) finished over {kept} days ago deleted."]
+    create_markdown_artifact(mask_text("\n".join(md)), key="inbox-sweep", description="Nightly inbox sweep")
     if rows:
         create_table_artifact(rows, key="inbox-files", description="Files of the sweep")
     logger.info("sweep: %d archived, %d quarantined, %d waiting", len(report.archived),
                 len(report.quarantined), len(report.waiting))
-    return {"busy": report.busy, "files": rows, "waiting": report.waiting}
+    return {"busy": report.busy, "files": rows, "waiting": mask_value(report.waiting), "retention": deleted}
 
 
 # --- serving the deployments ---------------------------------------------------------------------

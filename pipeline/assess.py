@@ -141,7 +141,8 @@ def assess(record: dict, reports: Iterable[Mapping] | None = None) -> dict:
     if template is None:
         findings.append(Finding("unidentified", "review"))
     else:
-        findings += check_document(template, values, received)
+        decided = frozenset(f for f, st in statuses.items() if st in ("confirmed", "corrected"))
+        findings += check_document(template, values, received, decided)
         findings += reading_findings(statuses, pages)
         if template.form == "3059":
             computed["minutes_from_rows"] = rows_totals_from_values(values)
@@ -209,3 +210,16 @@ def record_from_values(template: FormTemplate, values: Mapping[str, Value], *, d
               "source": {"batch": o.batch, "file": o.file, "file_sha256": o.file_sha256, "pages": []},
               "route": "review", "fields": nest(flat, template.form)}
     return assess(record)
+
+
+def revalidate_invoices(store, keys: Iterable[tuple[str, str]]) -> None:
+    """Check every stored 3057 of these (personnummer, month) against all the month's time
+    reports now stored (``store``: a :class:`pipeline.store.Store`), and store the new route
+    where it changed: at the end of a batch, and when an operator has decided a 3059."""
+    for person, month in sorted(keys):
+        reports = store.time_reports(person, month)
+        for invoice in store.invoices(person, month):
+            new = validate(assess(dict(invoice), reports))
+            if (new["route"], new["reasons"], new["flags"], new.get("computed")) != \
+                    (invoice["route"], invoice.get("reasons"), invoice.get("flags"), invoice.get("computed")):
+                store.update_record(new, actor="pipeline", action="revalidated")

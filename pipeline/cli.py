@@ -133,18 +133,19 @@ def process(data: DataDir, path: str, workers: int | None, dask: str | None, pag
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from pipeline.intake import batch_paths
+    from pipeline.masking import mask_text
 
     flows = _flows(data, verbose)
     files = batch_paths(Path(path))
     seen = {"files": 0, "pages": 0, "documents": 0}
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[status]}"), TimeElapsedColumn()) as bar:
-        t = bar.add_task(Path(path).name, total=len(files), status="starting Prefect")
+        t = bar.add_task(mask_text(Path(path).name), total=len(files), status="starting Prefect")
 
         def update(event: str, value) -> None:
             if event == "file":
                 seen["files"] += 1
-                bar.update(t, completed=seen["files"] - 1, description=value.name)
+                bar.update(t, completed=seen["files"] - 1, description=mask_text(value.name))
             elif event == "pages":
                 seen["pages"] += value
             elif event == "document":
@@ -279,6 +280,26 @@ def export(data: DataDir) -> None:
 
 
 @cli.command()
+@click.option("--days", type=int, default=None, metavar="N",
+              help="Delete the images of documents finished more than N days ago "
+                   "(default: $BLANKETT_RETENTION_DAYS, else 90).")
+@click.pass_obj
+def retention(data: DataDir, days: int | None) -> None:
+    """Delete the field crops and page images of finished documents (exported, or sent back
+    for completion) after the retention period; records and the audit log keep the rest."""
+    from pipeline.retention import apply_retention, retention_days
+    from pipeline.store import Store
+
+    store = Store.open(data.ensure())
+    try:
+        r = apply_retention(store, data, retention_days(days))
+    finally:
+        store.close()
+    click.echo(f"{len(r.deleted)} finished document(s) older than {r.days} days: "
+               f"{r.files} image(s), {r.bytes / 1e6:.1f} MB deleted")
+
+
+@cli.command()
 @click.option("--out", type=click.Path(file_okay=False), default="docs/records", show_default=True)
 def schema(out: str) -> None:
     """Write the JSON Schema of each form's record (docs/records/<form>.schema.json)."""
@@ -292,6 +313,24 @@ def schema(out: str) -> None:
         path = d / f"{form}.schema.json"
         path.write_text(json.dumps(record.json_schema(form), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
         click.echo(path)
+
+
+@cli.command()
+@click.option("--work", type=click.Path(file_okay=False), default="/tmp/blankett-bench", show_default=True,
+              help="Scratch folder for the set and the runs' data (emptied first).")
+@click.option("--scale", type=float, default=1.0, show_default=True, help="Shrink the set (a trial run).")
+@click.option("--no-ocrmypdf", is_flag=True, help="Leave out the OCRmyPDF baseline.")
+@click.option("--out", type=click.Path(dir_okay=False), default="docs/benchmarks.md", show_default=True,
+              help="Report (its generated section is replaced); the JSON goes beside it.")
+def bench(work: str, scale: float, no_ocrmypdf: bool, out: str) -> None:
+    """The benchmark: speed, accuracy and OCRmyPDF side by side on a seeded set (issue 8)."""
+    from pipeline import bench as benchmark
+
+    md = Path(out)
+    r = benchmark.run(Path(work), md.with_suffix(".json"), md, scale, not no_ocrmypdf, echo=click.echo)
+    v = r["verdict"]
+    click.echo(f"{v['pages_per_s']:.2f} pages/s (300 dpi 1-bit, 2 workers), peak RSS {v['peak_rss_mb']:.0f} MB, "
+               f"routes right {r['accuracy']['routes_right']:.1%}; report in {md}")
 
 
 def _stop(proc) -> None:
@@ -312,6 +351,109 @@ def _stop(proc) -> None:
             continue
 
 
+# --- review UI (pipeline/review) ------------------------------------------------------------------
+
+def _data_option(f):
+    return click.option("--data", "data_dir", type=click.Path(file_okay=False), default=None,
+                        help="Data directory (overrides blankett --data).")(f)
+
+
+@cli.command()
+@_data_option
+@click.option("--host", default=None, help="Address to listen on (default: 127.0.0.1, this machine only).")
+@click.option("--port", type=int, default=None, help="Port (default: 8059).")
+@click.pass_obj
+def review(data: DataDir, data_dir: str | None, host: str | None, port: int | None) -> None:
+    """Serve the operators' review UI (log in with a user made by `blankett user add`)."""
+    import uvicorn
+
+    from pipeline import defs
+    from pipeline.review.app import create_app
+
+    data = DataDir.resolve(data_dir) if data_dir else data
+    app = create_app(data.ensure())
+    host, port = host or defs.REVIEW_HOST, port or defs.REVIEW_PORT
+    click.echo(f"review UI on http://{host}:{port}/ (data {data.root})")
+    uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)
+
+
+@cli.group()
+def user() -> None:
+    """Operators of the review UI."""
+
+
+def _read_password(stdin: bool) -> str:
+    if stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return click.prompt("password", hide_input=True, confirmation_prompt=True)
+
+
+def _on_store(data: DataDir, data_dir: str | None, act):
+    """``act(store)`` on the store of ``--data`` (after the command) or ``blankett --data``."""
+    from pipeline.store import Store
+
+    store = Store.open((DataDir.resolve(data_dir) if data_dir else data).ensure())
+    try:
+        return act(store)
+    finally:
+        store.close()
+
+
+_password_stdin = click.option("--password-stdin", is_flag=True,
+                               help="Read the password from the first line of standard input.")
+
+
+@user.command("add")
+@click.argument("name")
+@_data_option
+@_password_stdin
+@click.pass_obj
+def user_add(data: DataDir, name: str, data_dir: str | None, password_stdin: bool) -> None:
+    """Add an operator NAME (the password is asked for, twice)."""
+    from pipeline.review.auth import hash_password
+
+    hashed = hash_password(_read_password(password_stdin))
+    if not _on_store(data, data_dir, lambda s: s.add_user(name, hashed)):
+        raise click.ClickException(f"an operator named {name!r} exists already")
+    click.echo(f"operator {name} added")
+
+
+@user.command("password")
+@click.argument("name")
+@_data_option
+@_password_stdin
+@click.pass_obj
+def user_password(data: DataDir, name: str, data_dir: str | None, password_stdin: bool) -> None:
+    """Set a new password for NAME (their sessions end)."""
+    from pipeline.review.auth import hash_password
+
+    hashed = hash_password(_read_password(password_stdin))
+    if not _on_store(data, data_dir, lambda s: s.set_password(name, hashed)):
+        raise click.ClickException(f"no operator named {name!r}")
+    click.echo(f"password of {name} set")
+
+
+@user.command("disable")
+@click.argument("name")
+@_data_option
+@click.option("--enable", is_flag=True, help="Enable the operator again instead.")
+@click.pass_obj
+def user_disable(data: DataDir, name: str, data_dir: str | None, enable: bool) -> None:
+    """Disable the operator NAME (their sessions end at once)."""
+    if not _on_store(data, data_dir, lambda s: s.set_user_active(name, enable)):
+        raise click.ClickException(f"no operator named {name!r}")
+    click.echo(f"operator {name} {'enabled' if enable else 'disabled'}")
+
+
+@user.command("list")
+@_data_option
+@click.pass_obj
+def user_list(data: DataDir, data_dir: str | None) -> None:
+    """List the operators."""
+    for u in _on_store(data, data_dir, lambda s: s.users()):
+        click.echo(f"{u['name']}{'' if u['active'] else ' (disabled)'}")
+
+
 def main() -> None:
     try:
         cli(standalone_mode=False)
@@ -323,6 +465,15 @@ def main() -> None:
     except BlankettError as e:
         click.echo(f"blankett: {e}", err=True)
         sys.exit(e.exit_code)
+    except Exception as e:
+        from pipeline.errors import StoreUnavailableError, is_store_outage
+        from pipeline.masking import mask_text
+
+        if not is_store_outage(e):
+            raise
+        click.echo(f"blankett: the store cannot be reached ({mask_text(type(e).__name__)}): nothing of the "
+                   "file being read was committed; bring the database back and run again", err=True)
+        sys.exit(StoreUnavailableError.exit_code)
 
 
 if __name__ == "__main__":

@@ -36,14 +36,45 @@ def reference_pdf(form: str, version: str) -> Path:
     return REFERENCE_FORMS_DIR / f"FK{form}_{version[:3]}_{version[3]}_{version[4:]}.pdf"
 
 # --- ingest ---------------------------------------------------------------------------------
-# A4 at 600 dpi is 35 Mpx; A3 at 600 dpi 70 Mpx. Nothing a mailroom scans is larger, so a
-# page over 80 Mpx is refused before it is decoded (decompression bombs).
-MAX_PAGE_PIXELS = 80_000_000
-# A batch file is one scanner run; production scanners cut batches far below this.
-MAX_PAGES_PER_FILE = 2_000
-MAX_BATCH_FILE_BYTES = 2_000_000_000
 # Vector or mixed PDF pages (not scans) are rendered at this resolution.
 RENDER_DPI = 300
+# poppler renders an A4 page at 300 dpi in under a second; one still running after this long
+# (s) is stuck on a pathological file: that page is reported unreadable, the batch goes on.
+RENDER_TIMEOUT_S = 60
+
+# --- limits: what a batch file may be (bad input is refused with the reason, never tried) ----
+# A4 at 600 dpi is 35 Mpx; A3 at 600 dpi 70 Mpx. Nothing a mailroom scans is larger, so a
+# page over 80 Mpx is refused before it is decoded (decompression bombs: a 1-bit G4 TIFF of
+# 12,000 × 12,000 px is a few kB on disk and 144 MB decoded). The same limit holds for a
+# vector PDF page *before* poppler renders it at RENDER_DPI: A3 at 300 dpi is 17 Mpx, a
+# 200 × 200 inch page (the largest PDF allows) would be 3.6 Gpx.
+MAX_PAGE_PIXELS = 80_000_000
+# A batch file is one scanner run: production feeders hold 500 sheets and scanning software
+# cuts batches far below this; 2,000 pages of 200 dpi G4 take about an hour to process, so
+# a larger file is a mistake (or an attack) that would block the nightly run.
+MAX_PAGES_PER_FILE = 2_000
+# 2,000 pages of 300 dpi greyscale JPEG are about 1 GB; twice that leaves room.
+MAX_BATCH_FILE_BYTES = 2_000_000_000
+# Active content no scanner writes: a PDF with any of these (JavaScript, actions that launch
+# programs, import or submit data, embedded files, multimedia, XFA forms) is refused, never
+# shown on an operator's machine. Nothing in blankett runs it, but the file would end up in
+# the archive and in front of people. Keys anywhere in the document's object graph, the
+# types (/S) of action dictionaries, and annotation subtypes:
+PDF_ACTIVE_KEYS = ("/JavaScript", "/JS", "/EmbeddedFiles", "/EmbeddedFile", "/RichMedia", "/XFA")
+PDF_ACTIVE_ACTIONS = ("/JavaScript", "/Launch", "/ImportData", "/SubmitForm", "/RichMediaExecute")
+PDF_ACTIVE_ANNOTATIONS = ("/FileAttachment", "/RichMedia", "/Screen", "/Movie", "/Sound")
+# The check walks the document's object graph (not the page contents); a 2,000-page scan has
+# about 6,000 objects (page, image, contents), so a file with more than this is refused as
+# not a scan rather than walked for minutes.
+PDF_MAX_OBJECTS_CHECKED = 200_000
+
+# --- data protection ------------------------------------------------------------------------
+# Field crops and page images of a finished document (exported to FK, or sent back to the
+# sender for completion) are deleted this many days after its last change: long enough for a
+# case handler's questions about a record and for a 3057 whose late time reports arrive in
+# the following month (the deadline is the 5th of the second month); the record keeps every
+# value, only the images go. Overridden by BLANKETT_RETENTION_DAYS or `blankett retention --days`.
+RETENTION_DAYS = 90
 
 # --- orient ---------------------------------------------------------------------------------
 # Ink/print threshold bounds (0–255 grey). Otsu picks the threshold; on a nearly blank page
@@ -79,6 +110,10 @@ RULE_MIN_MM = 8.0
 # alphanumerics) and beat the next candidate by this margin to decide a layout version.
 FOOTER_MIN_SIMILARITY = 0.6
 FOOTER_MIN_MARGIN = 0.05
+# A footer's layout version ("015 F 001") this many characters off a known version is taken
+# for that version misread (Tesseract confuses 5/6 and 3/8 in the footer's small print), not
+# for a layout we have no template of. FK's versions of one form differ in two places or more.
+FOOTER_VERSION_MAX_MISREAD = 1
 # Paper sizes of two candidate layouts must differ by this much (mm, width + height) to
 # tell them apart by the scanned image's size (A4 vs US letter differ by 23.7 mm).
 PAPER_SIZE_MARGIN_MM = 8.0
@@ -395,3 +430,45 @@ CROP_PAD_MM = 2.0
 # Page images beside the crops: enough to see where a field sits on the page (an A4 page is
 # 595 × 842 px), small enough to keep (~50 kB a page).
 THUMBNAIL_DPI = 72
+
+# --- review UI (pipeline/review) ------------------------------------------------------------
+# The operators' web UI listens on the loopback address only unless told otherwise: it shows
+# personal data, and a reverse proxy with TLS is the way to offer it to other machines.
+REVIEW_HOST = "127.0.0.1"
+# Port of `blankett review` (free by convention on a server that also runs Prefect's 4200).
+REVIEW_PORT = 8059
+# Passwords: scrypt (RFC 7914) with OWASP's minimum for scrypt (N = 2^17, r = 8, p = 1:
+# 128 MiB and ~0.3–0.8 s a login on 2 shared cores), a 16-byte random salt and a 32-byte key.
+# The parameters are stored with each hash, so raising them later keeps old hashes working.
+SCRYPT_N = 2**17
+SCRYPT_R = 8
+SCRYPT_P = 1
+SCRYPT_SALT_BYTES = 16
+SCRYPT_KEY_BYTES = 32
+# scrypt needs 128 · N · r bytes; OpenSSL refuses more than its maxmem, so allow that plus slack.
+SCRYPT_MAXMEM_BYTES = 256 * 1024 * 1024
+# NIST SP 800-63B asks for at least 8 characters; operators see personal data, so 10.
+PASSWORD_MIN_LENGTH = 10
+# Session and CSRF tokens: 32 random bytes (256 bits), URL-safe base64. Only a SHA-256 of the
+# session token is stored, so a copy of the database lets no one in.
+TOKEN_BYTES = 32
+# A session lasts one working day at most (s) and ends after an hour without a request (s).
+SESSION_LIFETIME_S = 8 * 3600
+SESSION_IDLE_S = 3600
+# A form post larger than this (bytes) is refused before it is parsed: the largest, a group
+# grid of REVIEW_GROUP_SIZE fields, is under 4 kB.
+REVIEW_MAX_FORM_BYTES = 64 * 1024
+# Group verification: this many crops of one field kind at once (6 × 4 on a 1920 × 1080
+# screen; a day-number crop is ~ 15 × 12 mm, shown 3× enlarged).
+REVIEW_GROUP_SIZE = 24
+# A task shows this many neighbouring fields of the same page (nearest box centres first):
+# a table row's other cells, or the fields above and below.
+REVIEW_NEIGHBOURS = 6
+# … nearness with vertical distance counted this many times: a line is read across, so the
+# same table row (cells 10–40 mm apart) comes before the rows above and below (6 mm pitch).
+REVIEW_NEIGHBOUR_Y_WEIGHT = 4.0
+# Queue age buckets on the stats page (hours): within an hour, a day, a week, older.
+REVIEW_AGE_BUCKETS_H = (1, 24, 168)
+# Fields per hour per operator are counted over this many days; an operator's rate is their
+# decisions divided by the clock hours in which they decided at least one field.
+REVIEW_STATS_DAYS = 7

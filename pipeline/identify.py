@@ -28,6 +28,8 @@ PageKind = Literal["form", "blank", "other", "unreadable"]
 _DIGITS = ocr.OcrConfig(lang="eng", psm=ocr.PSM_SINGLE_LINE, whitelist="0123456789")
 _FOOTER = ocr.OcrConfig(lang="eng", psm=ocr.PSM_SINGLE_LINE)
 _ID_RE = re.compile(r"3\d{7}")
+# The form and layout version FK prints in the footer: "FK 3059 (015 F 001)".
+_FOOTER_VERSION_RE = re.compile(r"(\d{4})\s*\(\s*(\d{3})\s*([A-Z])\s*(\d{3})\s*\)")
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,20 @@ def read_footer(op: OrientedPage, registry: TemplateRegistry) -> str | None:
     return " | ".join(t for t in texts if t) or None
 
 
+def unknown_version(footer: str | None, registry: TemplateRegistry) -> tuple[str, str] | None:
+    """(form, version) when the footer legibly names a layout version of a known form that
+    no template has; None when it names a known one (give or take an OCR misread), or cannot
+    be read."""
+    m = _FOOTER_VERSION_RE.search(footer or "")
+    if m is None:
+        return None
+    form, version = m.group(1), "".join(m.groups()[1:])
+    known = {t.version for t in registry.templates if t.form == form}
+    # one character off a known version is OCR noise (a 6 read as 5), not a new layout
+    near = any(sum(a != b for a, b in zip(version, k)) <= defs.FOOTER_VERSION_MAX_MISREAD for k in known)
+    return (form, version) if known and not near else None
+
+
 def _closest_footer(text: str, candidates: list[tuple[FormTemplate, int]]) -> tuple[FormTemplate, int] | None:
     """The candidate whose footer the OCR text resembles most (OCR garbles small print)."""
     norm = lambda s: re.sub(r"[^0-9A-Za-z]", "", s).upper()  # noqa: E731
@@ -190,10 +206,15 @@ def identify(page: PageImage, registry: TemplateRegistry) -> IdentifiedPage:
         if scan_id is None:
             continue
         found = registry.by_skanningsid(scan_id)
+        footer = read_footer(op, registry)
+        unknown = unknown_version(footer, registry)
+        if unknown is not None:  # FK kept the skanningsID on a layout we have no template of
+            return IdentifiedPage(op, Identification(
+                "unreadable", skanningsid=scan_id, footer=footer,
+                reason=f"layout version {unknown[1]} of form {unknown[0]} is not known (footer: {footer!r})"))
         if len(found) == 1:
             t, n = found[0]
-            return IdentifiedPage(op, Identification("form", t.form, t.version, n, scan_id, method="skanningsid"))
-        footer = read_footer(op, registry)
+            return IdentifiedPage(op, Identification("form", t.form, t.version, n, scan_id, footer, "skanningsid"))
         pick = _closest_footer(footer, found) if footer else None
         method = "skanningsid+footer"
         if pick is None:
@@ -209,5 +230,11 @@ def identify(page: PageImage, registry: TemplateRegistry) -> IdentifiedPage:
         m = match_layout(op, registry)
         if m is not None:
             t, n = m
-            return IdentifiedPage(op, Identification("form", t.form, t.version, n, method="layout"))
+            footer = read_footer(op, registry)
+            unknown = unknown_version(footer, registry)
+            if unknown is not None:
+                return IdentifiedPage(op, Identification(
+                    "unreadable", footer=footer,
+                    reason=f"layout version {unknown[1]} of form {unknown[0]} is not known (footer: {footer!r})"))
+            return IdentifiedPage(op, Identification("form", t.form, t.version, n, footer=footer, method="layout"))
     return IdentifiedPage(tried[0], Identification("other", reason="no skanningsID and no form layout recognised"))

@@ -20,7 +20,9 @@ Then ``C`` is renamed to its destination, ``.C.done.json`` is renamed beside it
 as :func:`pipeline.intake.quarantine` writes) and the claim journal is removed. A crash at
 any point leaves a state the next sweep finishes before it takes anything new
 (:func:`recover`): no outcome yet → process again (nothing was committed, so nothing is done
-twice); an outcome → only the remaining renames, never processing again. A file whose
+twice); an outcome → only the remaining renames, never processing again. A store (database)
+that cannot be reached stops the sweep with :class:`~pipeline.errors.StoreUnavailableError`
+before the commit point, so that file too stays in ``processing/`` for the next run. A file whose
 processing was interrupted :data:`MAX_ATTEMPTS` times (it crashes the process, say) is
 quarantined instead of being retried every night. Whatever the processor writes elsewhere
 (the store, next issue) must be keyed by the claim's SHA-256 so that a rerun after a crash
@@ -47,8 +49,10 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from pipeline.config import DataDir
+from pipeline.errors import StoreUnavailableError, is_store_outage
 from pipeline.ingest import file_sha256
 from pipeline.intake import IGNORED_SUFFIXES
+from pipeline.masking import mask_text
 
 # A file is taken only when nothing has written to it for this long (s, by its mtime). Scanners
 # and copy jobs write a batch file in one go, seconds at most; a minute of quiet is far beyond
@@ -319,6 +323,16 @@ def process_claim(data: DataDir, c: Claim, processor: Processor, ledger: dict[st
         try:
             verdict = processor(c)
         except Exception as e:  # noqa: BLE001 - a bug or a file that breaks a stage: an operator looks at it
+            if is_store_outage(e):
+                # Not the file's fault: no outcome, no move, and this attempt does not count
+                # towards MAX_ATTEMPTS. The sweep stops; the next one takes the claim again.
+                c.attempts -= 1
+                _write_json_atomic(jc, {"original": c.original, "sha256": c.sha256, "claimed_at": c.claimed_at,
+                                        "attempts": c.attempts})
+                raise StoreUnavailableError(
+                    f"the store could not be reached while processing {mask_text(c.original)} "
+                    f"({type(e).__name__}); "
+                    f"nothing was moved: the file waits in {c.path.parent.name}/ for the next run") from e
             verdict = Verdict(f"processing failed: {type(e).__name__}: {e}",
                               {"traceback": traceback.format_exc(limit=20)})
     return _commit(data, c, verdict, ledger)

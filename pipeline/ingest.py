@@ -102,7 +102,10 @@ def count_pages(path: str | Path) -> int:
     if bf.format == "pdf":
         return len(_open_pdf(bf.path).pages)
     with _open_image(bf.path) as im:
-        return getattr(im, "n_frames", 1)
+        n = _frame_count(im)
+    if n is None:
+        raise InputFileError(f"{bf.path.name}: damaged image file (its pages cannot be counted)")
+    return n
 
 
 # --- images ---------------------------------------------------------------------------------
@@ -150,15 +153,39 @@ def _dpi_of(im: Image.Image) -> float:
     return round(im.size[0] / (210 / defs.MM_PER_INCH))
 
 
+def _frame_count(im: Image.Image) -> int | None:
+    """Frames of a (multi-page) image; None when a damaged frame chain cannot be counted."""
+    try:
+        return getattr(im, "n_frames", 1)
+    except Exception:  # noqa: BLE001 - PIL walks every IFD to count them, and can fail on any
+        return None
+
+
 def _image_pages(path: Path, fmt: str) -> Iterator[PageImage]:
     im = _open_image(path)
     with im:
-        n = getattr(im, "n_frames", 1)
-        if n > defs.MAX_PAGES_PER_FILE:
+        n = _frame_count(im)
+        if n is not None and n > defs.MAX_PAGES_PER_FILE:
             raise InputFileError(f"{path.name}: {n} pages is over the limit of {defs.MAX_PAGES_PER_FILE} per file")
-        for i in range(n):
+        i = 0
+        while i < (n if n is not None else defs.MAX_PAGES_PER_FILE):
             try:
                 im.seek(i)
+            except EOFError:
+                if n is None:
+                    return  # the damaged chain ended here: every page before it was read
+                yield PageImage(path, i, None, 0.0, False, fmt, error=f"page {i + 1} is missing from the file")
+                i += 1
+                continue
+            except Exception as e:
+                if n is None:  # uncounted: nothing after a broken link can be found
+                    yield PageImage(path, i, None, 0.0, False, fmt,
+                                    error=f"page {i + 1} and any after it cannot be decoded: {e}")
+                    return
+                yield PageImage(path, i, None, 0.0, False, fmt, error=f"page {i + 1} cannot be decoded: {e}")
+                i += 1
+                continue
+            try:
                 _check_pixels(f"{path.name} page {i + 1}", im.size)
                 arr, bitonal = _to_grey(im)
                 yield PageImage(path, i, arr, _dpi_of(im), bitonal, fmt)
@@ -166,13 +193,13 @@ def _image_pages(path: Path, fmt: str) -> Iterator[PageImage]:
                 yield PageImage(path, i, None, 0.0, False, fmt, error=str(e))
             except Exception as e:
                 yield PageImage(path, i, None, 0.0, False, fmt, error=f"page {i + 1} cannot be decoded: {e}")
+            i += 1
 
 
 # --- PDF ------------------------------------------------------------------------------------
 
 def _open_pdf(path: Path):
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
 
     try:
         reader = PdfReader(str(path), strict=False)
@@ -185,22 +212,66 @@ def _open_pdf(path: Path):
             if not ok:
                 raise InputFileError(f"{path.name}: the PDF is password-protected — ask the sender for an unprotected scan")
         n = len(reader.pages)
+        if n == 0:
+            raise InputFileError(f"{path.name}: the PDF has no pages")
+        if n > defs.MAX_PAGES_PER_FILE:
+            raise InputFileError(f"{path.name}: {n} pages is over the limit of {defs.MAX_PAGES_PER_FILE} per file")
+        beyond_scan = _beyond_a_scan(reader)
     except InputFileError:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as e:
-        raise InputFileError(f"{path.name}: damaged or truncated PDF ({e})") from e
-    if n == 0:
-        raise InputFileError(f"{path.name}: the PDF has no pages")
-    if n > defs.MAX_PAGES_PER_FILE:
-        raise InputFileError(f"{path.name}: {n} pages is over the limit of {defs.MAX_PAGES_PER_FILE} per file")
+    except Exception as e:  # noqa: BLE001 - pypdf's many kinds (PdfReadError, LimitReachedError, ValueError,
+        # KeyError, RecursionError, ...) all say the same: the file's structure is broken
+        raise InputFileError(f"{path.name}: damaged or truncated PDF ({type(e).__name__}: {e})") from e
+    if beyond_scan:
+        raise InputFileError(f"{path.name}: the PDF contains {beyond_scan}, which no scanner writes — not "
+                             "processed; ask the sender for a plain scan")
     return reader
+
+
+def _beyond_a_scan(reader) -> str | None:
+    """What makes a PDF more than pages of images — active content (JavaScript, launch or
+    submit actions, embedded files, multimedia) or far more objects than any scan has — found
+    by walking its object graph from the catalog (never decoding page contents); None for a
+    plain scan."""
+    from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
+
+    stack: list = [reader.trailer.get("/Root")]
+    seen: set[tuple[int, int]] = set()
+    checked = 0
+    while stack:
+        obj = stack.pop()
+        if isinstance(obj, IndirectObject):
+            ref = (obj.idnum, obj.generation)
+            if ref in seen:
+                continue
+            seen.add(ref)
+            obj = obj.get_object()
+        checked += 1
+        if checked > defs.PDF_MAX_OBJECTS_CHECKED:
+            return f"more than {defs.PDF_MAX_OBJECTS_CHECKED:,} objects (a 2,000-page scan has about 6,000)"
+        if isinstance(obj, DictionaryObject):
+            for key, value in obj.items():
+                if key in defs.PDF_ACTIVE_KEYS:
+                    return f"active content ({key} entry)"
+                if key == "/S" and value in defs.PDF_ACTIVE_ACTIONS:
+                    return f"active content ({value} action)"
+                if key == "/Subtype" and value in defs.PDF_ACTIVE_ANNOTATIONS:
+                    return f"active content ({value} annotation)"
+                if key not in ("/Parent", "/Contents", "/Resources"):  # up, page content, images/fonts
+                    stack.append(value)
+        elif isinstance(obj, ArrayObject):
+            stack.extend(obj)
+    return None
 
 
 def _pdf_pages(path: Path) -> Iterator[PageImage]:
     reader = _open_pdf(path)
-    for i, page in enumerate(reader.pages):
+    for i in range(len(reader.pages)):
         try:
-            yield _pdf_page(path, i, page)
+            yield _pdf_page(path, i, reader.pages[i])
+        except InputFileError as e:  # refused by a limit: the page says why, the batch goes on
+            why = str(e) if f"page {i + 1}" in str(e) else f"page {i + 1}: {e}"
+            yield PageImage(path, i, None, 0.0, False, "pdf", error=why)
         except Exception as e:  # one bad page never stops the batch
             yield PageImage(path, i, None, 0.0, False, "pdf", error=f"page {i + 1} cannot be decoded: {e}")
 
@@ -218,7 +289,7 @@ def _pdf_page(path: Path, i: int, page) -> PageImage:
         if rotate:
             arr = np.ascontiguousarray(np.rot90(arr, k=-rotate // 90))
         return PageImage(path, i, arr, float(dpi), bitonal, "embedded")
-    return _render_pdf_page(path, i)
+    return _render_pdf_page(path, i, page)
 
 
 def _single_scan_image(page) -> Image.Image | None:
@@ -231,7 +302,8 @@ def _single_scan_image(page) -> Image.Image | None:
             return None
         w, h = int(images[0].get_object()["/Width"]), int(images[0].get_object()["/Height"])
         if w * h > defs.MAX_PAGE_PIXELS:
-            raise InputFileError(f"embedded image {w}×{h} is too large for a scanned page")
+            raise InputFileError(f"embedded image {w}×{h} pixels is too large for a scanned page "
+                                 f"(limit {defs.MAX_PAGE_PIXELS / 1e6:.0f} megapixels)")
         imgs = page.images
         return imgs[0].image if len(imgs) == 1 else None
     except InputFileError:
@@ -240,10 +312,24 @@ def _single_scan_image(page) -> Image.Image | None:
         return None
 
 
-def _render_pdf_page(path: Path, i: int) -> PageImage:
+def _render_pdf_page(path: Path, i: int, page) -> PageImage:
     from pdf2image import convert_from_path
+    from pdf2image.exceptions import PDFPopplerTimeoutError
 
-    imgs = convert_from_path(str(path), dpi=defs.RENDER_DPI, first_page=i + 1, last_page=i + 1, grayscale=True)
+    # The size poppler would render, checked before it allocates it (a vector bomb: a page of
+    # 200 × 200 inches, or a small one with a huge /UserUnit)
+    unit = abs(float(page.get("/UserUnit", 1) or 1))
+    w = abs(float(page.mediabox.width)) * unit / 72 * defs.RENDER_DPI
+    h = abs(float(page.mediabox.height)) * unit / 72 * defs.RENDER_DPI
+    if not (w * h <= defs.MAX_PAGE_PIXELS):  # also NaN
+        raise InputFileError(f"page {i + 1}: {w / defs.RENDER_DPI:.0f} × {h / defs.RENDER_DPI:.0f} inches is too "
+                             f"large for a scanned page (limit {defs.MAX_PAGE_PIXELS / 1e6:.0f} megapixels "
+                             f"at {defs.RENDER_DPI} dpi)")
+    try:
+        imgs = convert_from_path(str(path), dpi=defs.RENDER_DPI, first_page=i + 1, last_page=i + 1, grayscale=True,
+                                 timeout=defs.RENDER_TIMEOUT_S)
+    except PDFPopplerTimeoutError as e:
+        raise InputFileError(f"page {i + 1}: not rendered within {defs.RENDER_TIMEOUT_S} s") from e
     if not imgs:
         raise InputFileError(f"page {i + 1}: poppler rendered nothing")
     return PageImage(path, i, np.asarray(imgs[0].convert("L")), float(defs.RENDER_DPI), False, "rendered")

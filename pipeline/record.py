@@ -82,6 +82,8 @@ class FieldValue(BaseModel, Generic[T]):
     page: int
     box_mm: tuple[float, float, float, float]
     crop: str | None = None  # image of the field, relative to the data directory
+    # the reader's other candidates, best first (the review UI offers them)
+    alternatives: list[tuple[str | bool, float]] = Field(default_factory=list)
 
 
 class PageRef(BaseModel):
@@ -231,7 +233,8 @@ def typed_value(kind: FieldKind, read: str | bool | None) -> Any:
             h, m = str(read).split(".")
             return time(int(h), int(m))
         if kind == FieldKind.amount:
-            return Decimal(str(read)).quantize(Decimal("0.01"))
+            d = Decimal(str(read))
+            return d.quantize(Decimal("0.01")) if d.is_finite() else None  # "NaN", "Infinity" are no amounts
         if kind in (FieldKind.day, FieldKind.hours, FieldKind.minutes):
             return int(str(read))
         if kind == FieldKind.date:
@@ -254,7 +257,9 @@ def field_value(kind: FieldKind, read: str | bool | None, confidence: float, sta
 
 def reading_value(r: Reading, crop: str | None = None) -> dict:
     """A reader's :class:`Reading` as a field of a record."""
-    return field_value(r.kind, r.value, r.confidence, r.status, r.page, r.box_mm, crop)
+    fv = field_value(r.kind, r.value, r.confidence, r.status, r.page, r.box_mm, crop)
+    fv["alternatives"] = [(v, round(float(c), 4)) for v, c in r.alternatives if v is not None]
+    return fv
 
 
 def nest(flat: dict[str, dict], form: str) -> dict:

@@ -185,26 +185,37 @@ def template_findings(template: FormTemplate, values: Mapping[str, Value]) -> li
 
 # --- identity numbers -------------------------------------------------------------------------
 
-def identity_findings(template: FormTemplate, values: Mapping[str, Value]) -> list[Finding]:
+# An operator confirmed a number the rules refuse: it is on the paper, so the sender is asked.
+SENDER_IDENTITY_CODES = {"bad_luhn": "wrong_check_digit", "invalid_personnummer": "invalid_number"}
+
+
+def identity_findings(template: FormTemplate, values: Mapping[str, Value],
+                      decided: frozenset[str] = frozenset()) -> list[Finding]:
     """Every personnummer and organisationsnummer: a valid date (samordningsnummer: day + 60)
     and a right check digit. A wrong one goes to an operator first: a misread digit is far
-    likelier than a miswritten one, and the operator sees the writing."""
+    likelier than a miswritten one, and the operator sees the writing. Once an operator has
+    decided the field (``decided``: confirmed or corrected), the number is what the sender
+    wrote, and the sender is asked for the right one."""
     out: list[Finding] = []
     for fid, f in template.fields_by_id.items():
         v = values.get(fid)
         if not isinstance(v, str) or not v.isdigit():
             continue
+        code = None
         if f.kind == FieldKind.personnummer:
             try:
                 Personnummer.parse(v)
             except ValueError as e:
                 code = "bad_luhn" if "check digit" in str(e) else "invalid_personnummer"
-                out.append(Finding(code, "review", (fid,), f.page))
         elif f.kind == FieldKind.organisationsnummer:
             try:
                 Organisationsnummer.parse(v, allow_sole_trader=True)
             except ValueError:
-                out.append(Finding("bad_luhn", "review", (fid,), f.page))
+                code = "bad_luhn"
+        if code is not None and fid in decided:
+            out.append(Finding(SENDER_IDENTITY_CODES[code], "completion", (fid,), f.page))
+        elif code is not None:
+            out.append(Finding(code, "review", (fid,), f.page))
     return out
 
 
@@ -452,9 +463,10 @@ def merge_rows(values_list: Iterable[Mapping[str, Value]]) -> dict[str, Value]:
 
 # --- all rules of one document ----------------------------------------------------------------
 
-def check_document(template: FormTemplate, values: Mapping[str, Value], received: date | None) -> list[Finding]:
+def check_document(template: FormTemplate, values: Mapping[str, Value], received: date | None,
+                   decided: frozenset[str] = frozenset()) -> list[Finding]:
     """Every rule that one document can be checked by on its own (3057 point 2 needs the
-    time reports: :func:`check_invoice_totals`)."""
-    return (template_findings(template, values) + identity_findings(template, values)
+    time reports: :func:`check_invoice_totals`); ``decided``: fields an operator decided."""
+    return (template_findings(template, values) + identity_findings(template, values, decided)
             + row_findings(template, values) + summa_findings(template, values)
             + deadline_findings(values, received) + samordningsnummer_flags(template, values))

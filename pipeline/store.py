@@ -179,6 +179,251 @@ class AuditEntry(Base):
     after: Mapped[str | None] = mapped_column(Text)
 
 
+# === review UI: operators, sessions, queues and decisions (pipeline/review) ====================
+# Tables and queries of the operators' web UI. The decision logic (what a decision does to a
+# record, re-validation) is in pipeline/review/decide.py; here only what touches the database.
+
+
+class User(Base):
+    """An operator of the review UI (``blankett user add``)."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))  # scrypt$N$r$p$salt$key (pipeline.review.auth)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class OperatorSession(Base):
+    """A logged-in browser: the SHA-256 of its cookie token (never the token), its CSRF token."""
+
+    __tablename__ = "operator_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    csrf: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+def _aware(t: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes for timezone-aware columns: they are UTC."""
+    return t.replace(tzinfo=timezone.utc) if t is not None and t.tzinfo is None else t
+
+
+class ReviewQueries:
+    """The review UI's part of :class:`Store` (a mixin: ``self.session()`` is the store's)."""
+
+    # --- users and sessions -------------------------------------------------------------------
+
+    def add_user(self, name: str, password_hash: str) -> bool:
+        """A new operator; False if the name is taken."""
+        with self.session() as s:
+            if s.scalar(select(User.id).where(User.name == name)) is not None:
+                return False
+            s.add(User(name=name, password_hash=password_hash))
+            s.add(AuditEntry(actor="admin", action="user_added", after=name))
+            return True
+
+    def _change_user(self, name: str, action: str, change) -> bool:
+        """``change(user)`` on an operator, their sessions ended, audited; False: no such operator."""
+        with self.session() as s:
+            u = s.scalar(select(User).where(User.name == name))
+            if u is None:
+                return False
+            change(u)
+            s.execute(OperatorSession.__table__.delete().where(OperatorSession.user_id == u.id))
+            s.add(AuditEntry(actor="admin", action=action, after=name))
+            return True
+
+    def set_password(self, name: str, password_hash: str) -> bool:
+        return self._change_user(name, "password_set", lambda u: setattr(u, "password_hash", password_hash))
+
+    def set_user_active(self, name: str, active: bool) -> bool:
+        """Enable or disable an operator (their sessions end either way)."""
+        return self._change_user(name, "user_enabled" if active else "user_disabled",
+                                 lambda u: setattr(u, "active", active))
+
+    def users(self) -> list[dict]:
+        with self.session() as s:
+            return [{"name": u.name, "active": u.active, "created_at": _aware(u.created_at)}
+                    for u in s.scalars(select(User).order_by(User.name))]
+
+    def password_hash(self, name: str) -> str | None:
+        """The stored hash of an active operator (None: no such operator, or disabled)."""
+        with self.session() as s:
+            return s.scalar(select(User.password_hash).where(User.name == name, User.active))
+
+    def create_session(self, name: str, token_sha256: str, csrf: str, expires_at: datetime) -> None:
+        with self.session() as s:
+            uid = s.scalar(select(User.id).where(User.name == name))
+            s.execute(OperatorSession.__table__.delete().where(OperatorSession.expires_at < now()))
+            s.add(OperatorSession(token_sha256=token_sha256, user_id=uid, csrf=csrf, expires_at=expires_at))
+            s.add(AuditEntry(actor=name, action="logged_in"))
+
+    def session_user(self, token_sha256: str, idle_s: float) -> tuple[str, str] | None:
+        """(operator, CSRF token) of a live session, its last use set to now; None when the
+        session is unknown, expired, idle for longer than ``idle_s`` or its operator disabled."""
+        with self.session() as s:
+            row = s.execute(select(OperatorSession, User).join(User, User.id == OperatorSession.user_id)
+                            .where(OperatorSession.token_sha256 == token_sha256)).first()
+            if row is None:
+                return None
+            sess, user = row
+            t = now()
+            if not user.active or _aware(sess.expires_at) <= t or (t - _aware(sess.last_seen)).total_seconds() > idle_s:
+                s.delete(sess)
+                return None
+            sess.last_seen = t
+            return user.name, sess.csrf
+
+    def end_session(self, token_sha256: str) -> None:
+        with self.session() as s:
+            s.execute(OperatorSession.__table__.delete().where(OperatorSession.token_sha256 == token_sha256))
+
+    # --- queues --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _task_query(batch: int | None = None, form: str | None = None, kind: str | None = None,
+                    open_only: bool = True):
+        q = (select(ReviewTask, Document.form, Batch.id, Batch.name)
+             .join(Document, Document.id == ReviewTask.document_id)
+             .join(File, File.id == Document.file_id).join(Batch, Batch.id == File.batch_id))
+        if open_only:
+            q = q.where(ReviewTask.open)
+        if batch is not None:
+            q = q.where(Batch.id == batch)
+        if form:
+            q = q.where(Document.form == form)
+        if kind:
+            q = q.where(ReviewTask.kind == kind) if kind != "document" else q.where(ReviewTask.field_id.is_(None))
+        return q.order_by(ReviewTask.created_at, ReviewTask.id)
+
+    @staticmethod
+    def _task_dict(t: ReviewTask, form: str | None, batch_id: int, batch_name: str) -> dict:
+        return {"id": t.id, "document_id": t.document_id, "field_id": t.field_id,
+                "kind": t.kind if t.field_id else "document", "reason": t.reason, "form": form,
+                "batch_id": batch_id, "batch": batch_name, "created_at": _aware(t.created_at)}
+
+    def review_queue(self) -> list[dict]:
+        """Open review tasks by batch, form and field kind (``document`` for page and document
+        problems): count and oldest task, the batch with the oldest task first."""
+        groups: dict[tuple, dict] = {}
+        with self.session() as s:
+            for row in s.execute(self._task_query()):
+                t = self._task_dict(*row)
+                g = groups.setdefault((t["batch_id"], t["form"], t["kind"]), {
+                    "batch_id": t["batch_id"], "batch": t["batch"], "form": t["form"], "kind": t["kind"],
+                    "count": 0, "oldest": t["created_at"]})
+                g["count"] += 1
+        return list(groups.values())  # in order of each group's oldest task
+
+    def review_tasks(self, *, batch: int | None = None, form: str | None = None, kind: str | None = None,
+                     after: int | None = None, limit: int | None = None) -> list[dict]:
+        """Open tasks, oldest first; ``after``: only those after that task in this order (a
+        task skipped with Tab), wrapping round to the oldest when none is left after it."""
+        with self.session() as s:
+            tasks = [self._task_dict(*row) for row in s.execute(self._task_query(batch, form, kind))]
+        if after is not None:
+            at = next((i for i, t in enumerate(tasks) if t["id"] == after), None)
+            if at is not None:
+                tasks = tasks[at + 1:] + tasks[:at]
+        return tasks[:limit] if limit else tasks
+
+    def review_task(self, task_id: int) -> dict | None:
+        """One task, open or decided, with its decision columns."""
+        with self.session() as s:
+            row = s.execute(self._task_query(open_only=False).where(ReviewTask.id == task_id)).first()
+            if row is None:
+                return None
+            t = row[0]
+            return self._task_dict(*row) | {"open": t.open, "decision": t.decision, "decided_by": t.decided_by,
+                                            "decided_at": _aware(t.decided_at)}
+
+    def field_rows(self, document_id: str) -> dict[str, dict]:
+        """A document's fields by id: the row id (for its crop), kind, page and status."""
+        with self.session() as s:
+            return {f.field_id: {"id": f.id, "kind": f.kind, "page": f.page, "status": f.status,
+                                 "has_crop": f.crop is not None}
+                    for f in s.scalars(select(FieldRow).where(FieldRow.document_id == document_id))}
+
+    def field_crop(self, field_row_id: int) -> tuple[str, str] | None:
+        """(document id, crop path relative to the data directory) of a field row."""
+        with self.session() as s:
+            f = s.get(FieldRow, field_row_id)
+            return None if f is None or f.crop is None else (f.document_id, f.crop)
+
+    # --- decisions -----------------------------------------------------------------------------
+
+    def decide_task(self, task_id: int, actor: str, apply) -> dict | None:
+        """Decide an open task in one transaction: ``apply(record, task)`` changes the record
+        (the document row locked) and returns ``{"decision", "field_id", "before", "after"}``
+        (before/after as they go to the audit log). Every open task of that field (of the
+        document, for a document-level task) is closed with the decision. Returns that dict
+        with ``document_id`` and ``open_left`` (the document's tasks still open), or None when
+        the task was already decided."""
+        with self.session() as s:
+            task = s.get(ReviewTask, task_id)
+            if task is None or not task.open:
+                return None
+            doc = s.scalar(select(Document).where(Document.id == task.document_id).with_for_update())
+            s.refresh(task)
+            if not task.open:
+                return None
+            record = json_copy(doc.record)
+            change = apply(record, {"id": task.id, "field_id": task.field_id, "reason": task.reason,
+                                    "kind": task.kind})
+            flat = flatten(record.get("fields", {}))
+            for k, v in _document_columns(record, flat).items():
+                setattr(doc, k, v)
+            doc.updated_at = now()
+            fid = change["field_id"]
+            if fid is not None:
+                row = s.scalar(select(FieldRow).where(FieldRow.document_id == doc.id, FieldRow.field_id == fid))
+                fv = flat[fid]
+                row.value, row.confidence, row.status = _text(fv.get("read")), fv["confidence"], fv["status"]
+            t = now()
+            for other in s.scalars(select(ReviewTask).where(ReviewTask.document_id == doc.id, ReviewTask.open)):
+                if other.id == task.id or (fid is not None and other.field_id == fid):
+                    other.open, other.decided_at, other.decided_by, other.decision = False, t, actor, change["decision"]
+            s.add(AuditEntry(actor=actor, action=f"field_{change['decision']}", document_id=doc.id, field_id=fid,
+                             before=change["before"], after=change["after"]))
+            s.flush()
+            left = s.scalar(select(func.count()).select_from(ReviewTask).where(
+                ReviewTask.document_id == doc.id, ReviewTask.open))
+            return change | {"document_id": doc.id, "open_left": left}
+
+    def review_documents_without_tasks(self) -> list[str]:
+        """Documents routed to review with no open task left (a decision whose re-validation
+        did not finish): re-validated when the review UI starts."""
+        with self.session() as s:
+            has_open = select(ReviewTask.id).where(ReviewTask.document_id == Document.id, ReviewTask.open).exists()
+            return list(s.scalars(select(Document.id).where(Document.route == "review", ~has_open)
+                                  .order_by(Document.id)))
+
+    def decisions_since(self, since: datetime) -> list[tuple[str, datetime]]:
+        """(operator, time) of every field decided since then."""
+        with self.session() as s:
+            return [(a, _aware(t)) for a, t in s.execute(
+                select(ReviewTask.decided_by, ReviewTask.decided_at)
+                .where(ReviewTask.decided_at >= since, ReviewTask.decided_by.is_not(None))
+                .order_by(ReviewTask.decided_at))]
+
+    def open_task_times(self) -> list[datetime]:
+        """When each open review task was created (for the queue's age)."""
+        with self.session() as s:
+            return [_aware(t) for t in s.scalars(select(ReviewTask.created_at).where(ReviewTask.open))]
+
+
+def json_copy(value: Any) -> Any:
+    """A deep copy of a JSON value (a record), so that changing it never touches the ORM's."""
+    import json
+
+    return json.loads(json.dumps(value))
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -203,7 +448,7 @@ def redact_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-class Store:
+class Store(ReviewQueries):
     """The store of one data directory (or database URL)."""
 
     def __init__(self, url: str):
@@ -458,3 +703,19 @@ def _document_columns(record: dict, flat: dict[str, dict]) -> dict:
         "person_personnummer": _read(flat, "person.personnummer"),
         "assistent_personnummer": _read(flat, "assistent.personnummer"),
     }
+
+
+def finished_documents(store: Store, changed_before: datetime) -> list[str]:
+    """Ids of the finished documents — exported to FK, or sent back to the sender
+    (``completion``), with no open review task — whose last change (routing, an operator's
+    decision, the export) is before ``changed_before``. Used by :mod:`pipeline.retention`."""
+    from sqlalchemy import exists, or_
+
+    open_task = exists().where(ReviewTask.document_id == Document.id, ReviewTask.open)
+    with store.session() as s:
+        return list(s.scalars(select(Document.id).where(
+            or_(Document.exported_at.is_not(None), Document.route == "completion"),
+            Document.route != "review", ~open_task,
+            Document.updated_at < changed_before, Document.created_at < changed_before,
+            or_(Document.exported_at.is_(None), Document.exported_at < changed_before),
+        ).order_by(Document.id)))

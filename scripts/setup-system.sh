@@ -16,6 +16,8 @@ PACKAGES=(
   # the store's tests run on a throwaway PostgreSQL cluster (scripts/test-postgres.sh):
   # Debian's server and client (bookworm: 15; binaries in /usr/lib/postgresql/15/bin)
   postgresql postgresql-client
+  # the review UI's browser tests drive Debian's Chromium (/usr/bin/chromium) with Playwright
+  chromium
   "$@"
 )
 

@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL cluster for the test suite (not the system service).
 #
-# Usage: scripts/test-postgres.sh start|stop|url
+# Usage: scripts/test-postgres.sh start|stop|halt|url
 #   start  initdb (first time) and start the server; print its SQLAlchemy URL on stdout.
 #          Idempotent: when it is already running, only print the URL.
 #   stop   stop the server and delete the cluster (it holds only test databases).
+#   halt   stop the server at once and keep the cluster: `start` resumes it with its data
+#          (tests that take the database away in the middle of a run).
 #   url    print the URL of the running server (exit 1 when it is not running).
 #
 # The cluster lives in $BLANKETT_PG_DIR (default: ${TMPDIR:-/tmp}/blankett-test-pg-<uid>). It
 # listens on a Unix socket in that directory and on 127.0.0.1 at the first free port from
 # $BLANKETT_PG_PORT (default 54329), with trust authentication and fsync off (test data only),
-# and has a database blankett_test. initdb refuses to run as root, so when run as root the
+# and has a database blankett_test. A second, separate cluster (one a test may stop without
+# disturbing the shared one): set both, e.g. BLANKETT_PG_DIR=/tmp/my-pg BLANKETT_PG_PORT=55439. initdb refuses to run as root, so when run as root the
 # cluster belongs to the `postgres` user (Debian's package creates it); otherwise the cluster
 # belongs to the calling user. The superuser role is `postgres` either way.
 # Messages go to stderr; stdout carries only the URL.
@@ -126,6 +129,13 @@ cmd_stop() {
   rm -rf "$BASE"
 }
 
+cmd_halt() {
+  if running; then
+    # immediate: connections are cut as by a crash or a lost network, no waiting for clients
+    as_owner "$PGBIN/pg_ctl" -D "$DATA" -m immediate -w stop >/dev/null
+  fi
+}
+
 cmd_url() {
   running && [ -f "$PORT_FILE" ] || die "not running (start it with: bash scripts/test-postgres.sh start)"
   url_for "$(cat "$PORT_FILE")"
@@ -134,6 +144,7 @@ cmd_url() {
 case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
+  halt) cmd_halt ;;
   url) cmd_url ;;
-  *) echo "usage: $0 start|stop|url" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|halt|url" >&2; exit 2 ;;
 esac

@@ -165,6 +165,20 @@ def test_dask_cluster_gives_the_same_results(env, default_run, two_documents, tm
     assert readings(dask_run) == readings(run)
 
 
+def test_direct_run_does_the_same_work_without_prefect(env, default_run, two_documents, tmp_path):
+    """The benchmark's yardstick for the orchestration's cost, process_batch_direct, reads
+    and routes exactly what the flow did, with every stage timed."""
+    flows, _ = env
+    run, _, _ = default_run
+    data = DataDir.resolve(tmp_path / "direct").ensure()
+    direct = flows.process_batch_direct(two_documents, data, workers=2)
+    assert direct.summary["concurrency"]["runner"] == "direct"
+    assert readings(direct) == readings(run)
+    assert direct.summary["routes"] == {k: v for k, v in run.summary["routes"].items()}
+    stages = direct.summary["timings"]["stage_ms_per_page"]
+    assert list(stages) == list(flows.STAGES) and all(ms > 0 for ms in stages.values())
+
+
 def test_concurrency_never_oversubscribes_the_cores():
     import flows
 

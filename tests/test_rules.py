@@ -104,6 +104,13 @@ def test_identity_numbers(t3066):
         ["invalid_personnummer"]
     bad_org = org[:-1] + str((int(org[-1]) + 1) % 10)
     assert _codes(rules.identity_findings(t3066, dict(base, **{"anordnare.orgnr": bad_org}))) == ["bad_luhn"]
+    # confirmed by an operator as written: the sender is asked for the right number
+    decided = frozenset({"assistent.personnummer", "anordnare.orgnr"})
+    found = rules.identity_findings(t3066, dict(base, **{"assistent.personnummer": wrong, "anordnare.orgnr": bad_org}),
+                                    decided)
+    assert [(f.code, f.route) for f in found] == [("wrong_check_digit", "completion")] * 2
+    assert [(f.code, f.route) for f in rules.identity_findings(
+        t3066, dict(base, **{"assistent.personnummer": bad_date}), decided)] == [("invalid_number", "completion")]
 
 
 def test_samordningsnummer_is_valid_and_flagged(t3066):

@@ -27,7 +27,7 @@ class Parsed:
 
 
 def _digits(s: str) -> str:
-    return re.sub(r"\D", "", s)
+    return re.sub(r"[^0-9]", "", s)
 
 
 def personnummer(s: str, reference: date | None = None) -> str | None:
@@ -55,7 +55,7 @@ def organisationsnummer(s: str) -> str | None:
 def clock_time(s: str) -> str | None:
     """``7.00``, ``07.00``, ``07:00``, ``0700``, ``7,00`` → ``07.00``; 24.00 allowed (end of day)."""
     t = s.strip().replace(" ", "")
-    m = re.fullmatch(r"(\d{1,2})[.:,](\d{2})", t) or re.fullmatch(r"(\d{1,2})(\d{2})", t)
+    m = re.fullmatch(r"(\d{1,2})[.:,](\d{2})", t, re.ASCII) or re.fullmatch(r"(\d{1,2})(\d{2})", t, re.ASCII)
     if not m:
         return None
     h, mi = int(m.group(1)), int(m.group(2))
@@ -125,7 +125,7 @@ def amount(s: str) -> str | None:
     taking them for 263170.00 and 1234.00 would put a confident wrong value on the record.
     OCR may set a space after the decimal comma (``330, 44``); it is read as the comma."""
     t = s.strip().rstrip(":-").rstrip(_THOUSANDS)
-    m = re.fullmatch(rf"(\d{{1,3}}(?:[{_THOUSANDS}]\d{{3}})+|\d{{1,9}})(?:[.,][{_THOUSANDS}]?(\d{{1,2}}))?", t)
+    m = re.fullmatch(rf"(\d{{1,3}}(?:[{_THOUSANDS}]\d{{3}})+|\d{{1,9}})(?:[.,][{_THOUSANDS}]?(\d{{1,2}}))?", t, re.ASCII)
     if not m:
         return None
     kronor = re.sub(rf"[{_THOUSANDS}]", "", m.group(1))
@@ -140,7 +140,7 @@ def phone(s: str) -> str | None:
     them, not part of the number."""
     t = s.strip()
     d = _digits(t)
-    if not (7 <= len(d) <= 13 and re.fullmatch(r"[\d\s\-+()/]+", t)):
+    if not (7 <= len(d) <= 13 and re.fullmatch(r"[0-9\s\-+()/]+", t)):
         return None
     return ("+" if t.startswith("+") else "") + d
 

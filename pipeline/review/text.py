@@ -1,0 +1,114 @@
+"""Every word of the review UI, Swedish (the default) and English, in one place.
+
+A page is shown in English with ``?lang=en`` (remembered in a cookie); ``?lang=sv`` goes back.
+"""
+
+from __future__ import annotations
+
+LANGS = ("sv", "en")
+DEFAULT_LANG = "sv"
+
+TEXT: dict[str, dict[str, str]] = {
+    "sv": {
+        "title": "Granskning",
+        "login": "Logga in", "logout": "Logga ut", "user": "Användare", "password": "Lösenord",
+        "login_failed": "Fel användarnamn eller lösenord.",
+        "queue": "Kö", "stats": "Statistik", "batch": "Batch", "form": "Blankett", "kind": "Fältsort",
+        "count": "Antal", "oldest": "Äldsta", "start": "Granska", "group": "Gruppgranska",
+        "queue_empty": "Inget att granska.",
+        "document": "Handling", "field": "Fält", "reading": "Tolkning", "confidence": "Säkerhet",
+        "status": "Status", "alternatives": "Alternativ", "reason": "Orsak", "page": "Sida",
+        "neighbours": "Fält intill", "value": "Värde",
+        "accept_or_correct": "Godkänn / rätta (Enter)", "unreadable": "Oläslig (F8)", "missing": "Saknas (F9)",
+        "skip": "Hoppa över (Tab)", "acknowledge": "Sidorna är i ordning (Enter)",
+        "keyhelp": "Enter godkänner, skriv för att ersätta, Tab går vidare, F8 oläslig, F9 saknas.",
+        "group_keys": "Tab går till nästa ruta; rätta bara de felaktiga och tryck Enter. "
+                      "F8 markerar rutan oläslig, F9 saknas.",
+        "group_submit": "Spara alla (Enter)", "by_value": "enligt värdet",
+        "decided": "Beslutat: {decision}.", "routed": "Handlingen {document} gick till {route}.",
+        "group_done": "{n} fält beslutade.",
+        "route_validation": "validering", "route_review": "granskning", "route_completion": "komplettering",
+        "decision_accepted": "godkänt", "decision_corrected": "rättat", "decision_unreadable": "oläsligt",
+        "decision_missing": "saknas", "decision_acknowledged": "kvitterat",
+        "task_closed": "Uppgiften är redan beslutad.",
+        "not_decidable": "Det här kan inte beslutas här; hoppa över.",
+        "unknown_action": "Okänt beslut.",
+        "invalid_mark": "Skriv x för markerad eller lämna tomt för omarkerad.",
+        "empty_value": "Skriv ett värde, eller välj Saknas (F9).",
+        "invalid_value": "Inte ett giltigt värde för {kind}.",
+        "accept_invalid": "Tolkningen är inte giltig (t.ex. fel kontrollsiffra): rätta den, eller välj Oläslig (F8).",
+        "nothing_to_accept": "Ingen tolkning att godkänna: skriv värdet, eller välj Oläslig/Saknas.",
+        "per_operator": "Fält per timme och operatör ({days} dagar)", "operator": "Operatör",
+        "decisions": "Beslut", "active_hours": "Aktiva timmar", "per_hour": "Per timme",
+        "last_hour": "Senaste timmen", "queue_age": "Köns ålder", "open_tasks": "Öppna uppgifter",
+        "median_age": "Medianålder", "age_under": "yngre än {h} h", "age_over": "äldre än {h} h",
+        "hours": "h", "none": "–", "thumbnail": "Sidan med fältet markerat", "crop": "Fältets bild",
+        "no_image": "Ingen bild",
+    },
+    "en": {
+        "title": "Review",
+        "login": "Log in", "logout": "Log out", "user": "User", "password": "Password",
+        "login_failed": "Wrong user name or password.",
+        "queue": "Queue", "stats": "Statistics", "batch": "Batch", "form": "Form", "kind": "Field kind",
+        "count": "Count", "oldest": "Oldest", "start": "Review", "group": "Group review",
+        "queue_empty": "Nothing to review.",
+        "document": "Document", "field": "Field", "reading": "Reading", "confidence": "Confidence",
+        "status": "Status", "alternatives": "Alternatives", "reason": "Reason", "page": "Page",
+        "neighbours": "Neighbouring fields", "value": "Value",
+        "accept_or_correct": "Accept / correct (Enter)", "unreadable": "Unreadable (F8)", "missing": "Missing (F9)",
+        "skip": "Skip (Tab)", "acknowledge": "The pages are in order (Enter)",
+        "keyhelp": "Enter accepts, typing replaces, Tab moves on, F8 unreadable, F9 missing.",
+        "group_keys": "Tab moves to the next box; correct only the wrong ones and press Enter. "
+                      "F8 marks a box unreadable, F9 missing.",
+        "group_submit": "Save all (Enter)", "by_value": "by its value",
+        "decided": "Decided: {decision}.", "routed": "Document {document} went to {route}.",
+        "group_done": "{n} fields decided.",
+        "route_validation": "validation", "route_review": "review", "route_completion": "completion",
+        "decision_accepted": "accepted", "decision_corrected": "corrected", "decision_unreadable": "unreadable",
+        "decision_missing": "missing", "decision_acknowledged": "acknowledged",
+        "task_closed": "This task has already been decided.",
+        "not_decidable": "This cannot be decided here; skip it.",
+        "unknown_action": "Unknown decision.",
+        "invalid_mark": "Type x for marked or leave empty for not marked.",
+        "empty_value": "Type a value, or choose Missing (F9).",
+        "invalid_value": "Not a valid value for {kind}.",
+        "accept_invalid": "The reading is not valid (e.g. a wrong check digit): correct it, or choose Unreadable (F8).",
+        "nothing_to_accept": "No reading to accept: type the value, or choose Unreadable/Missing.",
+        "per_operator": "Fields per hour per operator ({days} days)", "operator": "Operator",
+        "decisions": "Decisions", "active_hours": "Active hours", "per_hour": "Per hour",
+        "last_hour": "Last hour", "queue_age": "Queue age", "open_tasks": "Open tasks",
+        "median_age": "Median age", "age_under": "under {h} h", "age_over": "over {h} h",
+        "hours": "h", "none": "–", "thumbnail": "The page with the field outlined", "crop": "The field's image",
+        "no_image": "No image",
+    },
+}
+
+
+# Field kinds (pipeline.forms.FieldKind) and document-level tasks, as the queue names them.
+KINDS: dict[str, dict[str, str]] = {
+    "sv": {"text": "text", "personnummer": "personnummer", "organisationsnummer": "organisationsnummer",
+           "date": "datum", "year_month": "år och månad", "clock_time": "klockslag", "day": "dag",
+           "hours": "timmar", "minutes": "minuter", "amount": "belopp", "phone": "telefonnummer",
+           "checkbox": "kryssruta", "signature": "underskrift", "document": "sidor och handling"},
+    "en": {"text": "text", "personnummer": "personnummer", "organisationsnummer": "organisationsnummer",
+           "date": "date", "year_month": "year and month", "clock_time": "clock time", "day": "day",
+           "hours": "hours", "minutes": "minutes", "amount": "amount", "phone": "phone number",
+           "checkbox": "checkbox", "signature": "signature", "document": "pages and document"},
+}
+# Titles of document-level tasks, by reason code.
+TASK_TITLES: dict[str, dict[str, str]] = {
+    "sv": {"page_problem": "Sidproblem", "unidentified": "Okänd blankett"},
+    "en": {"page_problem": "Page problem", "unidentified": "Unknown form"},
+}
+
+
+def kind_name(kind: str | None, lang: str) -> str:
+    return KINDS.get(lang, KINDS[DEFAULT_LANG]).get(kind or "document", kind or "")
+
+
+def task_title(reason: str, lang: str) -> str:
+    return TASK_TITLES.get(lang, TASK_TITLES[DEFAULT_LANG]).get(reason, reason)
+
+
+def words(lang: str) -> dict[str, str]:
+    return TEXT[lang if lang in TEXT else DEFAULT_LANG]

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from pipeline import defs
+from pipeline.identify import IdentifiedPage
 from pipeline.pages import PageResult
 from pipeline.read.fields import read_page
 from pipeline.read.types import Reading
@@ -90,6 +92,8 @@ def process_document(doc: Document[PageResult], threads: int = 1, crop_dir: Path
                             list(doc.problems), readings, {"read": (time.perf_counter() - t0) * 1e3},
                             unknown_pages(doc), crops)
     for p in result.pages.values():  # the images are no longer needed: keep memory flat
-        if p.registered is not None:
-            p.registered.image = p.registered.image[:0, :0]
+        rp = p.registered
+        if rp is not None:  # (an empty view, image[:0, :0], would keep the whole page alive)
+            rp.image = np.empty((0, 0), rp.image.dtype)
+            rp.identified = IdentifiedPage(None, rp.identified.ident)  # and the upright scan
     return result

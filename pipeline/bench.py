@@ -87,17 +87,10 @@ def generate(root: Path, scale: float = 1.0) -> dict[str, dict]:
         opts = SampleOptions(count=max(2, round(cell.documents * scale)), seed=SEED + i,
                              real_forms=cell.real_forms, fault_rate=0.25, styles=cell.styles,
                              dpi=cell.dpi, bitonal=cell.bitonal, format="tiff" if cell.bitonal else "pdf")
-        pages = docs = 0
-        tmp = root / "tmp" / cell.name
-        for b in generate_samples(tmp, opts):
-            pages += b.pages
-            docs += b.documents
-        folder.mkdir(parents=True, exist_ok=True)
-        for f in sorted(tmp.iterdir()):  # batch names carry the seed: unique per cell
-            f.rename(folder / f.name)
-        out[cell.name] = {"pages": pages, "documents": docs, "describe": cell.describe,
-                          "folder": folder.name}
-    shutil.rmtree(root / "tmp", ignore_errors=True)
+        # batch names carry the seed, unique per cell: the cells of a folder never collide
+        batches = list(generate_samples(folder, opts))
+        out[cell.name] = {"pages": sum(b.pages for b in batches), "documents": sum(b.documents for b in batches),
+                          "describe": cell.describe, "folder": folder.name}
     return out
 
 
@@ -154,9 +147,8 @@ def _finish(name: str, started: tuple[subprocess.Popen, float]) -> dict:
     proc, t0 = started
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"bench phase {name} failed with exit code {proc.returncode}")
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"bench phase {name} failed with exit code {os.waitstatus_to_exitcode(status)}")
     result = json.loads(out.decode().strip().splitlines()[-1])
     return result | {"process_s": time.perf_counter() - t0, "peak_rss_mb": usage.ru_maxrss / 1024,
                      "cpu_s": usage.ru_utime + usage.ru_stime}

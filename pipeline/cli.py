@@ -202,34 +202,17 @@ def serve(data: DataDir, workers: int | None, dask: str | None, port: int, verbo
     by PREFECT_API_URL, else a local one started here, its SQLite database under the data
     directory, stopped on exit."""
     import os
-    import subprocess
-    import time
-    import urllib.request
 
     flows = _flows(data, verbose=True)
     server = None
     if not os.environ.get("PREFECT_API_URL"):
-        api = f"http://127.0.0.1:{port}/api"
-        exe = Path(sys.executable).with_name("prefect")
-        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "prefect"]
-        log = (data.root / "prefect" / "server.log").open("ab")
-        server = subprocess.Popen(cmd + ["server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                                  stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(),
-                                  start_new_session=True)  # its own process group: stopped whole
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while True:
-            try:
-                with urllib.request.urlopen(f"{api}/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                _stop(server)
-                raise click.ClickException(f"the Prefect server did not start; see {log.name}")
-            time.sleep(0.5)
+        log = data.root / "prefect" / "server.log"
+        try:
+            server, api = start_prefect_server(port, log, os.environ.copy())
+        except RuntimeError as e:
+            raise click.ClickException(str(e)) from None
         os.environ["PREFECT_API_URL"] = api
-        click.echo(f"Prefect server on {api[:-4]} (database under {data.root / 'prefect'}; log {log.name})")
+        click.echo(f"Prefect server on {api[:-4]} (database under {data.root / 'prefect'}; log {log})")
     try:
         flows.serve(data, workers, dask)
     finally:
@@ -331,6 +314,36 @@ def bench(work: str, scale: float, no_ocrmypdf: bool, out: str) -> None:
     v = r["verdict"]
     click.echo(f"{v['pages_per_s']:.2f} pages/s (300 dpi 1-bit, 2 workers), peak RSS {v['peak_rss_mb']:.0f} MB, "
                f"routes right {r['accuracy']['routes_right']:.1%}; report in {md}")
+
+
+def start_prefect_server(port: int, log: Path, env: dict[str, str],
+                         timeout_s: float = SERVER_START_TIMEOUT_S):
+    """``prefect server start`` on 127.0.0.1:``port`` in a process group of its own (stopped
+    whole by :func:`_stop`), its output appended to ``log``; returns (process, API URL) once
+    it answers its health check. Raises RuntimeError, the server stopped, when it exits or
+    does not answer within ``timeout_s``."""
+    import subprocess
+    import time
+    import urllib.request
+
+    api = f"http://127.0.0.1:{port}/api"
+    exe = Path(sys.executable).with_name("prefect")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "prefect"]
+    with log.open("ab") as out:
+        server = subprocess.Popen(cmd + ["server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                                  stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(f"{api}/health", timeout=2) as r:
+                if r.status == 200:
+                    return server, api
+        except OSError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            _stop(server)
+            raise RuntimeError(f"the Prefect server did not start; see {log}")
+        time.sleep(0.5)
 
 
 def _stop(proc) -> None:

@@ -159,6 +159,18 @@ def unknown_version(footer: str | None, registry: TemplateRegistry) -> tuple[str
     return (form, version) if known and not near else None
 
 
+def _unknown_layout(op: OrientedPage, footer: str | None, registry: TemplateRegistry,
+                    scan_id: str | None = None) -> IdentifiedPage | None:
+    """The page kept as unreadable when its footer names a layout version we have no
+    template of (:func:`unknown_version`); None otherwise."""
+    unknown = unknown_version(footer, registry)
+    if unknown is None:
+        return None
+    return IdentifiedPage(op, Identification(
+        "unreadable", skanningsid=scan_id, footer=footer,
+        reason=f"layout version {unknown[1]} of form {unknown[0]} is not known (footer: {footer!r})"))
+
+
 def _closest_footer(text: str, candidates: list[tuple[FormTemplate, int]]) -> tuple[FormTemplate, int] | None:
     """The candidate whose footer the OCR text resembles most (OCR garbles small print)."""
     norm = lambda s: re.sub(r"[^0-9A-Za-z]", "", s).upper()  # noqa: E731
@@ -207,11 +219,9 @@ def identify(page: PageImage, registry: TemplateRegistry) -> IdentifiedPage:
             continue
         found = registry.by_skanningsid(scan_id)
         footer = read_footer(op, registry)
-        unknown = unknown_version(footer, registry)
+        unknown = _unknown_layout(op, footer, registry, scan_id)
         if unknown is not None:  # FK kept the skanningsID on a layout we have no template of
-            return IdentifiedPage(op, Identification(
-                "unreadable", skanningsid=scan_id, footer=footer,
-                reason=f"layout version {unknown[1]} of form {unknown[0]} is not known (footer: {footer!r})"))
+            return unknown
         if len(found) == 1:
             t, n = found[0]
             return IdentifiedPage(op, Identification("form", t.form, t.version, n, scan_id, footer, "skanningsid"))
@@ -231,10 +241,8 @@ def identify(page: PageImage, registry: TemplateRegistry) -> IdentifiedPage:
         if m is not None:
             t, n = m
             footer = read_footer(op, registry)
-            unknown = unknown_version(footer, registry)
+            unknown = _unknown_layout(op, footer, registry)
             if unknown is not None:
-                return IdentifiedPage(op, Identification(
-                    "unreadable", footer=footer,
-                    reason=f"layout version {unknown[1]} of form {unknown[0]} is not known (footer: {footer!r})"))
+                return unknown
             return IdentifiedPage(op, Identification("form", t.form, t.version, n, footer=footer, method="layout"))
     return IdentifiedPage(tried[0], Identification("other", reason="no skanningsID and no form layout recognised"))

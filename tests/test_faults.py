@@ -20,7 +20,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -30,6 +29,7 @@ from test_flows import tiff_pages as sample_pages
 
 from pipeline import inbox
 from pipeline.cli import _stop as stop_process_group
+from pipeline.cli import start_prefect_server
 from pipeline.config import DataDir
 from pipeline.errors import StoreUnavailableError
 
@@ -66,28 +66,11 @@ def prefect_api(tmp_path_factory):
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update({"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
-    exe = Path(sys.executable).with_name("prefect")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "prefect"]
-    log = (home / "server.log").open("wb")
-    p = subprocess.Popen(cmd + ["server", "start", "--host", "127.0.0.1", "--port", str(port)], env=env,
-                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    api = f"http://127.0.0.1:{port}/api"
+    p, api = start_prefect_server(port, home / "server.log", env, SERVER_START_S)
     try:
-        deadline = time.monotonic() + SERVER_START_S
-        while True:
-            assert p.poll() is None, f"the Prefect server exited; see {home / 'server.log'}"
-            try:
-                with urllib.request.urlopen(f"{api}/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "the Prefect server did not start"
-            time.sleep(0.5)
         yield api
     finally:
         stop_process_group(p)
-        log.close()
 
 
 def run_env(api: str, database_url: str | None = None) -> dict:

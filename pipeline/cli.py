@@ -321,7 +321,12 @@ def start_prefect_server(port: int, log: Path, env: dict[str, str],
     """``prefect server start`` on 127.0.0.1:``port`` in a process group of its own (stopped
     whole by :func:`_stop`), its output appended to ``log``; returns (process, API URL) once
     it answers its health check. Raises RuntimeError, the server stopped, when it exits or
-    does not answer within ``timeout_s``."""
+    does not answer within ``timeout_s``.
+
+    The server gets SIGTERM when this process dies, however it dies (util-linux's
+    ``setpriv --pdeathsig``, where present): a ``blankett serve`` killed before its own
+    clean-up leaves no server holding the port."""
+    import shutil
     import subprocess
     import time
     import urllib.request
@@ -329,6 +334,9 @@ def start_prefect_server(port: int, log: Path, env: dict[str, str],
     api = f"http://127.0.0.1:{port}/api"
     exe = Path(sys.executable).with_name("prefect")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "prefect"]
+    setpriv = shutil.which("setpriv")
+    if setpriv:
+        cmd = [setpriv, "--pdeathsig", "TERM", "--", *cmd]
     with log.open("ab") as out:
         server = subprocess.Popen(cmd + ["server", "start", "--host", "127.0.0.1", "--port", str(port)],
                                   stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)

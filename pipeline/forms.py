@@ -243,6 +243,7 @@ class FormTemplate(_Strict):
     footer: str  # "FK 3059 (016 F 003) Fastställd av Försäkringskassan"
     page_size: Point  # mm
     provisional: bool = False  # a layout of our own design, no FK original seen
+    label_size_pt: float | None = None  # field labels' type size as printed (None: the renderer's default)
     note: str | None = None
     pages: list[Page]
 

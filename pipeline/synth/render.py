@@ -68,7 +68,9 @@ CAP_HEIGHT_SHARE = 0.718
 FRAME_LW_MM = 0.21
 # Field labels ("Förnamn och efternamn"): FK's 016 layouts set them in 8 pt (measured: that
 # label is 29.7 mm long and 2.1 mm high on 3059 016, i.e. Helvetica at 7.9 pt); the 015
-# layouts use Arial 7.5 pt.
+# layouts use Arial 7.53 pt (their PDFs' text layer), which a template says with
+# ``label_size_pt`` (Arial has Helvetica's metrics: at 8 pt a 26 mm label ends 1.6 mm late,
+# beyond the print dropout's reach, and its residue reads as ink).
 LABEL_SIZE_PT = 8.0
 # Default label baseline inside a field box, from its top-left corner (mm): FK sets the label
 # 1.0 mm in from the left rule, its baseline 2.55 mm below the top rule (3059 016 page 1,
@@ -232,7 +234,7 @@ def _draw_frame(pc: _PageCanvas, box, frame: str, cells: int | None) -> None:
             pc.line(cx, y + h, cx, y + h - tick)
 
 
-def _draw_label(pc: _PageCanvas, f: Field) -> None:
+def _draw_label(pc: _PageCanvas, f: Field, size_pt: float = LABEL_SIZE_PT) -> None:
     if not f.label:
         return
     x, y, w, h = f.box
@@ -242,9 +244,9 @@ def _draw_label(pc: _PageCanvas, f: Field) -> None:
         at = (x + w + CHECKBOX_LABEL_GAP_MM, y + h - CHECKBOX_LABEL_RAISE_MM)
     else:
         at = (x + LABEL_OFFSET_MM[0], y + LABEL_OFFSET_MM[1])
-    leading = pt_to_mm(DEFAULT_LEADING_SHARE * LABEL_SIZE_PT)
+    leading = pt_to_mm(DEFAULT_LEADING_SHARE * size_pt)
     for i, ln in enumerate(f.label.split("\n")):
-        pc.text(ln, (at[0], at[1] + i * leading), LABEL_SIZE_PT)
+        pc.text(ln, (at[0], at[1] + i * leading), size_pt)
 
 
 def _draw_page(pc: _PageCanvas, t: FormTemplate, p: Page) -> None:
@@ -262,7 +264,7 @@ def _draw_page(pc: _PageCanvas, t: FormTemplate, p: Page) -> None:
             _draw_element(pc, d)
     for f in p.fields:
         _draw_frame(pc, f.box, f.frame, f.cells)
-        _draw_label(pc, f)
+        _draw_label(pc, f, t.label_size_pt or LABEL_SIZE_PT)
     for ef in t.expanded_fields(p.number):
         if ef.table is not None:  # table cells: frames only, the header is in the drawing
             _draw_frame(pc, ef.box, ef.frame, ef.cells)

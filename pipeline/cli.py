@@ -241,7 +241,8 @@ def status(data: DataDir, as_json: bool) -> None:
         click.echo(f"  {route:<11} {n}")
     click.echo(f"open review tasks: {counts['review_tasks_open']}")
     click.echo(f"open completion items: {counts['completion_items_open']}")
-    click.echo(f"validated, not yet exported: {counts['validation_not_exported']}")
+    click.echo(f"validated, not yet exported: {counts['validation_not_exported']} "
+               f"(held until their time reports are decided: {counts['validation_held']})")
     click.echo("files: " + (", ".join(f"{k} {v}" for k, v in sorted(counts["files"].items())) or "none"))
 
 
@@ -255,7 +256,8 @@ def export(data: DataDir) -> None:
     store = Store.open(data.ensure())
     result = write_outbox(store, data)
     store.close()
-    click.echo(f"{result.records} record(s) exported, {result.elt} ELT time report(s)")
+    click.echo(f"{result.records} record(s) exported, {result.elt} ELT time report(s); "
+               f"{result.held} held until their time reports are decided")
     for f in result.files:
         click.echo(f"  {f}")
     for doc_id, why in result.elt_errors.items():

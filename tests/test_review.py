@@ -185,11 +185,25 @@ def test_each_decision_leaves_its_status(registry, tmp_path):
     store.close()
 
 
-def test_last_decision_revalidates_routes_and_rechecks_the_invoice(review_store):
+def _exported_ids(store: Store, root) -> list[str]:
+    from pipeline.config import DataDir
+    from pipeline.export.outbox import export
+
+    data = DataDir(root / "export-data").ensure()
+    export(store, data)
+    return [json.loads(line)["document_id"] for f in sorted(data.outbox.glob("*.jsonl"))
+            for line in f.read_text(encoding="utf-8").splitlines()]
+
+
+def test_last_decision_revalidates_routes_and_rechecks_the_invoice(review_store, tmp_path):
     store, case = review_store
     rep, inv = case["reports"][0], case["invoice"]
     doc = rep["document_id"]
     assert [f["code"] for f in store.record(inv["document_id"])["flags"]].count("time_reports_pending") == 1
+    # validated, but held: point 2 is not checked until the time reports are decided
+    assert store.record(inv["document_id"])["route"] == "validation"
+    assert store.queue_counts()["validation_held"] == 1
+    assert inv["document_id"] not in _exported_ids(store, tmp_path)
     first = _task(store, doc, "assistent.personnummer")
     out = decide.decide(store, first["id"], OPERATOR, "accept")
     assert out.decision == "accepted" and out.route is None  # another field is still open
@@ -216,6 +230,8 @@ def test_last_decision_revalidates_routes_and_rechecks_the_invoice(review_store)
     invoice = store.record(inv["document_id"])
     assert "time_reports_pending" not in [f["code"] for f in invoice["flags"]]
     assert invoice["computed"]["time_reports"] == len(case["reports"]) and invoice["route"] == "validation"
+    assert store.queue_counts()["validation_held"] == 0
+    assert inv["document_id"] in _exported_ids(store, tmp_path)  # the same outbox: exported once, now
 
 
 def test_unreadable_sends_the_document_to_the_sender(review_store):

@@ -5,7 +5,9 @@
 of a 3059 (:mod:`pipeline.export.elt`). Exactly once: the records are first marked in the
 store with the export's name, then the file is written (a temporary name, then renamed); an
 export that died between the two is rewritten by the next one from the records marked with
-its name, so no record is lost or written twice.
+its name, so no record is lost or written twice. A validated record that carries a holding
+flag (:func:`pipeline.route.holds`: a 3057 whose time reports are still in review) waits
+until a re-check clears the flag.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class ExportResult:
     records: int = 0
     elt: int = 0
     elt_errors: dict[str, str] = field(default_factory=dict)  # document id → why no XML
+    held: int = 0  # validated records held back by a flag (pipeline.route.holds)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -70,13 +73,17 @@ def _write(data: DataDir, name: str, records: list[dict], result: ExportResult) 
 
 
 def export(store: Store, data: DataDir) -> ExportResult:
-    """Write every validated record not yet exported (and finish an export that died)."""
+    """Write every validated record not yet exported and not held (and finish an export that
+    died)."""
     data.outbox.mkdir(mode=0o700, parents=True, exist_ok=True)
     result = ExportResult()
     for name in store.export_names():
         if not (data.outbox / f"{name}.jsonl").exists():
             _write(data, name, store.exported_records(name), result)
-    pending = store.pending_export()
+    from pipeline.route import holds
+
+    pending = [r for r in store.pending_export() if not holds(r)]
+    result.held = store.queue_counts()["validation_held"]
     if pending:
         name = "records-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
         store.mark_exported([r["document_id"] for r in pending], name)

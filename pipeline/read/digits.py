@@ -424,6 +424,10 @@ def _group(fld: _Field) -> tuple[list[_Char], float]:
             host.y0, host.y1 = min(host.y0, y0), max(host.y1, y1)
         elif max(w, hh) <= SEP_MAX_SHARE * h and 0.2 <= cy < 0.62:
             seps.append(_Char((i,), x0, x1, y0, y1, "."))  # a raised dot: half of a colon, or a stop
+        elif max(w, hh) <= LOOSE_MAX_SHARE * h and cy >= 0.5:
+            # standing apart, under a digit's height, low on the line: a big round stop
+            # ("07 o 30") or a small digit; the search decides
+            loose.append(_Char((i,), x0, x1, y0, y1, small="."))
         elif hh >= 0.3 * h:
             chars.append(_Char((i,), x0, x1, y0, y1))
     # two dots above each other: a colon

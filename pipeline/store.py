@@ -41,6 +41,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 
 from pipeline.config import DataDir
 from pipeline.record import flatten
+from pipeline.route import holds
 
 DATABASE_URL_ENV = "BLANKETT_DATABASE_URL"
 # SQLite waits this long (ms) for another connection's write lock (the review UI and a batch
@@ -617,8 +618,6 @@ class Store(ReviewQueries):
     # --- queues and export ------------------------------------------------------------------
 
     def queue_counts(self) -> dict:
-        from pipeline.route import holds
-
         with self.session() as s:
             routes = dict(s.execute(select(Document.route, func.count()).group_by(Document.route)).all())
             return {
@@ -629,8 +628,7 @@ class Store(ReviewQueries):
                     select(func.count()).select_from(CompletionItem).where(CompletionItem.open)),
                 "validation_not_exported": s.scalar(select(func.count()).select_from(Document).where(
                     Document.route == "validation", Document.exported_at.is_(None))),
-                "validation_held": sum(1 for r in s.scalars(select(Document.record).where(
-                    Document.route == "validation", Document.exported_at.is_(None))) if holds(r)),
+                "validation_held": sum(1 for r in self.pending_export() if holds(r)),
                 "files": dict(s.execute(select(File.status, func.count()).group_by(File.status)).all()),
             }
 

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pipeline.config import DataDir
+from pipeline.route import holds
 from pipeline.store import Store
 
 ELT_DIR = "elt"
@@ -80,10 +81,9 @@ def export(store: Store, data: DataDir) -> ExportResult:
     for name in store.export_names():
         if not (data.outbox / f"{name}.jsonl").exists():
             _write(data, name, store.exported_records(name), result)
-    from pipeline.route import holds
-
-    pending = [r for r in store.pending_export() if not holds(r)]
-    result.held = store.queue_counts()["validation_held"]
+    waiting = store.pending_export()
+    pending = [r for r in waiting if not holds(r)]
+    result.held = len(waiting) - len(pending)
     if pending:
         name = "records-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
         store.mark_exported([r["document_id"] for r in pending], name)

@@ -205,6 +205,16 @@ OCR_TEXT_LANG = "swe+Latin"
 OCR_TEXT_LANG_FALLBACK = "swe"
 # How many candidate strings the digit recogniser's beam hands to kind parsing.
 DIGIT_BEAM = 8
+# A digit field is read twice, by the character reader (segmentation search over the digit
+# CNN) and by the line reader (CNN + BiLSTM, CTC: no segmentation), and the two are combined
+# as a product of experts (parse.combine): a value one reader did not list gets this
+# probability from it, so that one reader's miss lowers a value's confidence but does not
+# veto it.
+READER_FLOOR = 0.01
+# … and each reader's exponent in that product: the character reader is surer than it is
+# right where its segmentation fails (a comma read as a 1, touching digits as one), so its
+# probabilities count for less.
+READER_WEIGHTS = (0.7, 1.0)
 # A digit field looks printed when the tops and the bottoms of its digits each lie within
 # this share of the digit height (a font's digits share one height and baseline; hand-printed
 # ones wander), counting the digits whose height is within TYPED_HEIGHT_BAND of the median

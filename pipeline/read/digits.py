@@ -338,6 +338,13 @@ class _Field:
             keep[i] = x0 <= cx <= x1 and y0 <= cy <= y1
         return keep[lab]
 
+    def kept_coverage(self) -> np.ndarray:
+        """The uprighted coverage of the kept components only (no dust, nothing centred
+        outside the box): what the line reader reads."""
+        keep = np.zeros(int(self.labels.max()) + 1, bool)
+        keep[self.comps] = True
+        return np.where(keep[self.labels], self.cov, 0.0).astype(np.float32)
+
     def box(self, i: int) -> tuple[int, int, int, int]:
         st = self.stats[i]
         return int(st[0]), int(st[1]), int(st[0] + st[2]), int(st[1] + st[3])
@@ -709,15 +716,23 @@ def _read_comb(img: np.ndarray, dpi: float, cells: int, inner, clf: DigitClassif
     return DigitString([_token(fld, c, p) for c, p in zip(chars, pr)], bool(chars))
 
 
-def read_digit_string(page, field, pad_mm: float = PAD_MM, clf: DigitClassifier | None = None) -> DigitString:
-    """Read a digit field of a registered page (``pipeline.register.RegisteredPage``)."""
+def field_image(page, field, pad_mm: float = PAD_MM) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A digit field's ink crop (``page.ink_crop``, padded by ``pad_mm``) and the box proper
+    inside it, px (the crop is clipped at the page edge)."""
     img = page.ink_crop(field, pad_mm=pad_mm)
     k = page.px_per_mm
-    # the box proper inside the padded crop (the crop is clipped at the page edge)
     x, y, w, h = field.box
     cx0 = max(0, int(round((x - pad_mm) * k)))
     cy0 = max(0, int(round((y - pad_mm) * k)))
     inner = (int(round(x * k)) - cx0, int(round(y * k)) - cy0,
              int(round((x + w) * k)) - cx0, int(round((y + h) * k)) - cy0)
+    return img, inner
+
+
+def read_digit_string(page, field, pad_mm: float = PAD_MM, clf: DigitClassifier | None = None,
+                      image: tuple[np.ndarray, tuple[int, int, int, int]] | None = None) -> DigitString:
+    """Read a digit field of a registered page (``pipeline.register.RegisteredPage``);
+    ``image``: its :func:`field_image`, when the caller has it already."""
+    img, inner = image or field_image(page, field, pad_mm)
     cells = field.cells if getattr(field, "frame", None) == "comb" and field.cells else None
     return read_digits_image(img, page.dpi, cells, inner, clf, kind=getattr(field.kind, "value", None))

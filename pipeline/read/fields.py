@@ -21,7 +21,8 @@ import numpy as np
 
 from pipeline import defs
 from pipeline.forms import ExpandedField, FieldKind
-from pipeline.read.parse import normalise, parse
+from pipeline.read.lines import FieldImage
+from pipeline.read.parse import combine, normalise
 from pipeline.read.text import read_text
 from pipeline.read.types import Reading
 from pipeline.register import RegisteredPage
@@ -77,14 +78,22 @@ def digit_alignment(ds) -> float | None:
     return float(max(np.ptp(boxes[:, 1]), np.ptp(boxes[:, 3])) / height)
 
 
-def read_number(page: RegisteredPage, f: ExpandedField, month: str | None = None) -> Reading:
-    from pipeline.read.digits import read_digit_string
+def read_number(page: RegisteredPage, f: ExpandedField, month: str | None = None,
+                image: FieldImage | None = None, line: list[tuple[str, float]] | None = None) -> Reading:
+    """A digit field, read by the character reader and the line reader and the two combined;
+    ``image`` (its ``digits.field_image``) and ``line`` (the line reader's strings) when the
+    page's digit fields were prepared in one batch."""
+    from pipeline.read.digits import field_image, read_digit_string
+    from pipeline.read.lines import read_line
 
-    ds = read_digit_string(page, f)
+    image = image or field_image(page, f)
+    ds = read_digit_string(page, f, image=image)
     if not ds.ink:
         return _reading(f, None, 1.0, "empty", False)
     cands = ds.candidates(defs.DIGIT_BEAM)
-    p = parse(f.kind, cands, month=month)
+    if line is None:
+        line = read_line(page, f, image)
+    p = combine(f.kind, [cands, line], floor=defs.READER_FLOOR, weights=defs.READER_WEIGHTS, month=month)
     value, confidence, alternatives = p.value, p.probability, p.alternatives
     raw = cands[0][0] if cands else None
     align = digit_alignment(ds)
@@ -127,7 +136,8 @@ def read_words(page: RegisteredPage, f: ExpandedField) -> Reading:
     return _reading(f, value, conf if value else 0.0, _status(f.kind, value, conf), True, raw=text)
 
 
-def read_field(page: RegisteredPage, f: ExpandedField, month: str | None = None) -> Reading:
+def read_field(page: RegisteredPage, f: ExpandedField, month: str | None = None,
+               image: FieldImage | None = None, line: list[tuple[str, float]] | None = None) -> Reading:
     if f.kind == FieldKind.checkbox:
         from pipeline.read.marks import read_checkbox
 
@@ -137,7 +147,7 @@ def read_field(page: RegisteredPage, f: ExpandedField, month: str | None = None)
 
         return read_signature(page, f)
     if f.kind in DIGIT_KINDS:
-        return read_number(page, f, month)
+        return read_number(page, f, month, image, line)
     return read_words(page, f)
 
 
@@ -146,8 +156,19 @@ def read_page(page: RegisteredPage, month: str | None = None, threads: int = 1,
     """Every field of a registered page (but those in ``skip``, already read), in template
     order. ``month`` (YYYY-MM) lets days be checked against the month; ``threads`` > 1 reads
     fields in parallel (Tesseract and the numpy recogniser release the GIL)."""
+    from pipeline.read.digits import field_image
+    from pipeline.read.lines import read_lines
+
     fields = [f for f in page.template.expanded_fields(page.page_number) if not skip or f.id not in skip]
+    # the line reader takes all digit fields of the page in one batch
+    numbers = [f for f in fields if f.kind in DIGIT_KINDS]
+    images = {f.id: field_image(page, f) for f in numbers}
+    lines = read_lines(page, numbers, images)
+
+    def one(f: ExpandedField) -> Reading:
+        return read_field(page, f, month, images.get(f.id), lines.get(f.id))
+
     if threads <= 1:
-        return [read_field(page, f, month) for f in fields]
+        return [one(f) for f in fields]
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(lambda f: read_field(page, f, month), fields))
+        return list(pool.map(one, fields))

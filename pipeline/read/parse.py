@@ -14,6 +14,8 @@ from calendar import monthrange
 from dataclasses import dataclass
 from datetime import date
 
+import numpy as np
+
 from pipeline.forms import FieldKind
 from pipeline.ids import Organisationsnummer, Personnummer
 
@@ -182,19 +184,56 @@ def normalise(kind: FieldKind, s: str, *, month: str | None = None, reference: d
     raise ValueError(f"no parser for {kind.value} fields")
 
 
-def parse(kind: FieldKind, candidates: list[tuple[str, float]], *, month: str | None = None,
-          reference: date | None = None) -> Parsed:
-    """The most probable candidate that is valid for ``kind``; candidates that normalise to
-    the same value pool their probability (``7.00`` and ``07.00`` are one reading)."""
-    total = sum(p for _, p in candidates) or 1.0
-    pooled: dict[str, float] = {}
+def pooled(kind: FieldKind, candidates: list[tuple[str, float]], *, month: str | None = None,
+           reference: date | None = None) -> dict[str, float]:
+    """The valid values among a reader's candidate strings, each with the summed probability
+    of the strings that normalise to it (``7.00`` and ``07.00`` are one reading)."""
+    out: dict[str, float] = {}
     for s, p in candidates:
         v = normalise(kind, s, month=month, reference=reference)
         if v is not None:
-            pooled[v] = pooled.get(v, 0.0) + p
-    if not pooled:
+            out[v] = out.get(v, 0.0) + p
+    return out
+
+
+def parse(kind: FieldKind, candidates: list[tuple[str, float]], *, month: str | None = None,
+          reference: date | None = None) -> Parsed:
+    """The most probable candidate that is valid for ``kind``, its probability among all
+    the candidates offered."""
+    total = sum(p for _, p in candidates) or 1.0
+    pool = pooled(kind, candidates, month=month, reference=reference)
+    if not pool:
         best = candidates[0][0] if candidates else ""
         return Parsed(None, 0.0, (), f"no valid {kind.value} among the readings (best: {best!r})")
-    ranked = sorted(pooled.items(), key=lambda kv: kv[1], reverse=True)
+    ranked = sorted(pool.items(), key=lambda kv: kv[1], reverse=True)
     (value, p), rest = ranked[0], ranked[1:]
     return Parsed(value, p / total, tuple((v, q / total) for v, q in rest))
+
+
+def combine(kind: FieldKind, readers: list[list[tuple[str, float]]], *, floor: float,
+            weights: tuple[float, ...] | None = None, month: str | None = None,
+            reference: date | None = None) -> Parsed:
+    """Two or more independent readings of one field (their candidate strings with
+    probabilities, each reader's summing to at most 1) as one: a product of experts.
+
+    Each reader gives each valid value the probability of its strings, and the rest of its
+    mass (invalid strings, strings it did not list) to "none of these"; a value a reader did
+    not list gets ``floor`` from it. A value's score is the product over the readers, and its
+    probability its share of all scores, "none of these" included: readers that agree make a
+    sure value, readers that disagree, or that both put their mass on invalid strings, a
+    doubtful one. ``weights``: each reader's exponent (how far its probabilities are
+    trusted; 1 each by default)."""
+    w = weights or (1.0,) * len(readers)
+    pools = [pooled(kind, c, month=month, reference=reference) for c in readers]
+    totals = [max(1.0, sum(p for _, p in c)) for c in readers]  # a beam's shares may round over 1
+    values = {v for pool in pools for v in pool}
+    if not values:
+        best = next((c[0][0] for c in readers if c), "")
+        return Parsed(None, 0.0, (), f"no valid {kind.value} among the readings (best: {best!r})")
+    score = {v: float(np.prod([(pool.get(v, 0.0) / t + floor) ** e for pool, t, e in zip(pools, totals, w)]))
+             for v in values}
+    other = float(np.prod([(max(0.0, 1.0 - sum(pool.values()) / t) + floor) ** e for pool, t, e in zip(pools, totals, w)]))
+    z = sum(score.values()) + other
+    ranked = sorted(score.items(), key=lambda kv: kv[1], reverse=True)
+    (value, p), rest = ranked[0], ranked[1:]
+    return Parsed(value, p / z, tuple((v, q / z) for v, q in rest))

@@ -1,0 +1,119 @@
+"""The line reader (pipeline/read/lines.py): CTC decoding, the numpy network, held-out
+handwriting, and its combination with the character reader (parse.combine)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.forms import FieldKind
+from pipeline.read import lines as L
+from pipeline.read.parse import combine
+
+ROOT = Path(__file__).parents[1]
+MNIST = ROOT.parent / "shared" / "data" / "mnist-train" / "mnist_train.npz"
+
+
+def _logp(rows: list[dict[str, float]]) -> np.ndarray:
+    """(T, N_CLASSES) log probabilities from per-step {char: p} ('' is the blank), the
+    rest of each step's mass spread over the other classes."""
+    out = np.zeros((len(rows), L.N_CLASSES))
+    for t, row in enumerate(rows):
+        rest = (1.0 - sum(row.values())) / (L.N_CLASSES - len(row))
+        out[t] = rest
+        for ch, p in row.items():
+            out[t, 0 if ch == "" else L.ALPHABET.index(ch) + 1] = p
+    return np.log(out)
+
+
+def _brute(logp: np.ndarray) -> dict[str, float]:
+    """Every alignment of a short sequence, collapsed: the exact string probabilities."""
+    out: dict[str, float] = {}
+    for path in itertools.product(range(L.N_CLASSES), repeat=len(logp)):
+        s, prev = "", 0
+        for c in path:
+            if c and c != prev:
+                s += L.ALPHABET[c - 1]
+            prev = c
+        out[s] = out.get(s, 0.0) + math.exp(sum(logp[t, c] for t, c in enumerate(path)))
+    return out
+
+
+def test_ctc_beam_sums_alignments_exactly():
+    rng = np.random.default_rng(3)
+    z = rng.normal(0, 2, (4, L.N_CLASSES))
+    logp = z - np.log(np.exp(z).sum(1, keepdims=True))
+    exact = _brute(logp)
+    got = L.ctc_beam(logp, k=5, beam=10_000)
+    best = sorted(exact.items(), key=lambda kv: -kv[1])[:5]
+    assert [s for s, _ in got] == [s for s, _ in best]
+    for (s, p), (_, q) in zip(got, best):
+        assert p == pytest.approx(q, rel=1e-9)
+
+
+def test_ctc_repeats_need_a_blank_between():
+    # "0", "0" with no blank between is one 0; "0", blank, "0" is two
+    one = L.ctc_beam(_logp([{"0": 0.98}, {"0": 0.98}]), k=1)
+    two = L.ctc_beam(_logp([{"0": 0.98}, {"": 0.98}, {"0": 0.98}]), k=1)
+    assert one[0][0] == "0" and two[0][0] == "00"
+
+
+def test_line_input_scales_the_ink_to_the_line_height():
+    cov = np.zeros((90, 400), np.float32)
+    cov[20:80, 50:300] = 0.6  # a block of grey ink 60 px high
+    x = L.line_input(cov)
+    assert x.shape[0] == L.LINE_H and x.shape[1] % L.STRIDE == 0
+    rows = np.nonzero(x.max(1) > 0.1)[0]
+    assert rows.max() - rows.min() + 1 == L.INK_H
+    assert x.max() == pytest.approx(1.0)  # grey ink stretched to full contrast
+    assert L.line_input(np.zeros((10, 10))).max() == 0.0
+
+
+def test_weights_are_small_and_numpy_only():
+    assert L.WEIGHTS.stat().st_size < 2 * 1024 * 1024
+    assert "import torch" not in Path(L.__file__).read_text(encoding="utf-8")
+
+
+@pytest.mark.skipif(not MNIST.exists(), reason=f"MNIST not found at {MNIST} (shared data absent)")
+def test_heldout_handwritten_lines():
+    """Lines composed by the training tool from held-out MNIST digits (never trained on):
+    the committed weights read most of them exactly."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import train_lines as T
+
+    x, y = T.load_mnist(MNIST)
+    data = T.build(300, 4242, x[T.HOLDOUT[0]:T.HOLDOUT[1]], y[T.HOLDOUT[0]:T.HOLDOUT[1]], [], [], procs=1)
+    acc = T.exact(L.LineReader.load(), data)
+    assert acc >= 0.9, f"held-out lines exact {acc:.3f}"
+
+
+# --- combining two readers --------------------------------------------------------------------------
+
+CT = FieldKind.clock_time
+
+
+def test_readers_that_agree_make_a_sure_value():
+    p = combine(CT, [[("07.30", 0.9), ("07.20", 0.1)], [("07.30", 0.95), ("07.80", 0.03)]], floor=0.01)
+    assert p.value == "07.30" and p.probability > 0.98
+
+
+def test_readers_that_disagree_make_a_doubtful_one():
+    p = combine(CT, [[("07.30", 0.9), ("07.20", 0.1)], [("07.20", 0.9), ("07.30", 0.05)]], floor=0.01)
+    assert p.probability < 0.7
+
+
+def test_mass_on_invalid_strings_lowers_confidence():
+    # the line reader is sure of an invalid string; a valid value it barely lists stays doubtful
+    p = combine(CT, [[("07.30", 0.6), ("0730.1", 0.4)], [("07.301", 0.97), ("07.30", 0.01)]], floor=0.01)
+    assert p.value == "07.30" and p.probability < 0.5
+
+
+def test_one_reader_alone_still_reads():
+    p = combine(CT, [[("07.30", 0.99)], []], floor=0.01)
+    assert p.value == "07.30"
+    assert combine(CT, [[("x", 1.0)], [("99.99", 1.0)]], floor=0.01).value is None

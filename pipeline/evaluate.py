@@ -222,15 +222,20 @@ def _truth_value(kind: str, truth):
 
 def field_outcomes(folder: Path, registry: TemplateRegistry | None = None) -> list[FieldOutcome]:
     """Read every field of a folder of generated batches and set it against the truth."""
-    from pipeline.read.fields import read_field
+    from pipeline.read.fields import read_page
     from pipeline.read.parse import normalise
 
     out = []
     months: dict[str, str] = {}  # document → month read on its page 1 (bounds its days)
+    page, readings = None, {}
     for s in iter_field_samples(folder, registry):
-        r = read_field(s.page, s.field, month=months.get(s.doc_id))
-        if s.field.id == "header.year_month" and isinstance(r.value, str):
-            months[s.doc_id] = r.value
+        if s.page is not page:  # a page is read as the pipeline reads it: all its fields at once
+            page = s.page
+            readings = {r.field_id: r for r in read_page(page, month=months.get(s.doc_id))}
+            ym = readings.get("header.year_month")
+            if ym is not None and isinstance(ym.value, str):
+                months[s.doc_id] = ym.value
+        r = readings[s.field.id]
         kind = s.field.kind.value
         invalid = (kind in ("personnummer", "organisationsnummer") and isinstance(s.truth, str)
                    and normalise(s.field.kind, s.truth) is None)

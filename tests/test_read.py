@@ -42,7 +42,9 @@ def test_typed_values(outcomes):
     # printed values are read by Tesseract (digit fields that look printed, names with
     # swe+Latin data): 160 of 160 right on this batch; the target is 99.5 %
     assert _share(filled, lambda o: o.right) >= 0.99
-    assert _share(filled, lambda o: o.auto_accepted) >= 0.9  # 94 % here
+    # 89 % here (94 % before session 5's calibration put text at 0.96: two hand-written
+    # names were accepted wrong at 0.95–0.96, and typed names sit near 0.95; docs/benchmarks.md)
+    assert _share(filled, lambda o: o.auto_accepted) >= 0.85
 
 
 def test_nothing_silently_wrong_on_typed_and_nothing_illegible_accepted(outcomes):
@@ -61,7 +63,9 @@ def test_hand_printed_digit_fields_level(outcomes):
     assert len(digits) > 50
     acc = _share(digits, lambda o: o.right)
     print(f"hand-printed digit fields right: {acc:.3f} of {len(digits)}; {field_summary(outcomes)['silent_error_rate']:.4f} silent")
-    assert acc >= 0.85  # guard at the level reached; the target is 0.98 (docs/benchmarks.md)
+    # guard below the level reached (95.3 % of 106 with the line reader; 85 % guarded before);
+    # the target is 0.98 (docs/benchmarks.md)
+    assert acc >= 0.92
 
 
 # --- the printed path, unit by unit ------------------------------------------------------------

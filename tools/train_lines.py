@@ -3,6 +3,15 @@
     .venv/bin/pip install torch==2.13.0       # training only; never needed at run time
     .venv/bin/python tools/train_lines.py [--lines 160000] [--epochs 6] [--seed 1] [--out PATH]
 
+The committed weights were made in two runs (65 + 12 minutes on 2 cores):
+
+    .venv/bin/python tools/train_lines.py --out /tmp/lines-base.npz
+    .venv/bin/python tools/train_lines.py --init /tmp/lines-base.npz --lines 100000 --epochs 2 \
+        --lr 5e-4 --seed 2
+
+(the second added phone numbers and amounts grouped by spaces, which the first run's lines
+did not have).
+
 Training lines are composed here, independently of the sample generator (``pipeline/synth``):
 strings in the formats people write on FK's forms (clock times, days, dates, personnummer,
 organisationsnummer, phone numbers, amounts, hours) and random digit strings with random
@@ -262,8 +271,15 @@ def _init(x, y, hand, typed):
 
 
 def build(n: int, seed: int, x, y, hand, typed, procs: int = 2) -> list[tuple[np.ndarray, str]]:
-    with Pool(procs, initializer=_init, initargs=(x, y, hand, typed)) as pool:
-        out = pool.map(make_line, [(seed * 10_000_000 + i,) for i in range(n)], chunksize=256)
+    """n composed lines (input, text); ``procs`` 1: in this process (no fork: a test runner's
+    threads make forking unsafe)."""
+    jobs = [(seed * 10_000_000 + i,) for i in range(n)]
+    if procs <= 1:
+        _init(x, y, hand, typed)
+        out = [make_line(j) for j in jobs]
+    else:
+        with Pool(procs, initializer=_init, initargs=(x, y, hand, typed)) as pool:
+            out = pool.map(make_line, jobs, chunksize=256)
     return [o for o in out if o is not None]
 
 

@@ -1,15 +1,19 @@
 """Stage 3, read: every field of a registered page becomes a :class:`Reading`.
 
 Dispatch by field kind: checkboxes to mark detection, signatures to ink analysis, numbers
-(days, clock times, dates, personnummer, amounts …) to the digit recogniser, whose
-candidate strings are parsed with the kind's rules (Luhn, ranges), and text (names,
-addresses) to Tesseract. A number whose digits stand on one baseline at one height looks
-printed: Tesseract reads it too and leads (it reads typed values near perfectly; the CNN
-loses a typed amount's comma), the CNN confirming it or, when the CNN is sure of a value
-with other digits, overruling it; hand-printed numbers are the CNN's alone, which saves
+(days, clock times, dates, personnummer, amounts …) to two digit readers, the character
+reader (segmentation search over a digit CNN) and the line reader (no segmentation: CNN +
+BiLSTM with CTC, a page's fields in one batch), whose candidate strings are parsed with the
+kind's rules (Luhn, ranges) and combined (readers that agree make a sure value, readers that
+disagree a doubtful one), and text (names, addresses) to Tesseract.
+
+A number whose digits stand on one baseline at one height looks printed: Tesseract reads it
+too and leads (it reads typed values near perfectly; the digit readers may lose a typed
+amount's comma), the digit readers confirming it or, when they are sure of a value with
+other digits, overruling it; hand-printed numbers are the digit readers' alone, which saves
 Tesseract's time on them (it added nothing there: it is often sure and wrong on
-handwriting), unless the CNN finds no valid value (then Tesseract's, for review). Each
-reading gets a status: ``empty`` (no ink), ``unreadable`` (ink, but no valid reading),
+handwriting), unless they find no valid value (then Tesseract's, for review). Each reading
+gets a status: ``empty`` (no ink), ``unreadable`` (ink, but no valid reading),
 ``low_confidence`` (a valid reading below the kind's acceptance threshold) or ``ok``.
 """
 
@@ -93,11 +97,14 @@ def read_number(page: RegisteredPage, f: ExpandedField, month: str | None = None
     cands = ds.candidates(defs.DIGIT_BEAM)
     if line is None:
         line = read_line(page, f, image)
-    p = combine(f.kind, [cands, line], floor=defs.READER_FLOOR, weights=defs.READER_WEIGHTS, month=month)
+    weights = defs.READER_WEIGHTS_BY_KIND.get(f.kind.value, defs.READER_WEIGHTS)
+    p = combine(f.kind, [cands, line], floor=defs.READER_FLOOR, weights=weights, month=month)
     value, confidence, alternatives = p.value, p.probability, p.alternatives
     raw = cands[0][0] if cands else None
     align = digit_alignment(ds)
     detail: dict = {"alignment": align} if align is not None else {}
+    if line:
+        detail["line"] = line[0][0]  # the line reader's best string
     printed = align is not None and align <= defs.TYPED_ALIGN_MAX
     led = False
     if printed or p.value is None:

@@ -16,6 +16,7 @@ folded in) run here in plain numpy.
 
 from __future__ import annotations
 
+import heapq
 import math
 from functools import lru_cache
 from pathlib import Path
@@ -76,12 +77,17 @@ def batch(lines: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 # --- the network in numpy ----------------------------------------------------------------------
 
 def _conv3(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """3×3 'same' convolution, NHWC, by im2col and one matrix product, then ReLU."""
+    """3×3 'same' convolution, NHWC, then ReLU: the nine shifted copies of the input side by
+    side (block copies, cheaper than a sliding-window gather) and one matrix product."""
     n, h, wd, c = x.shape
     o = w.shape[0]
     xp = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    cols = np.lib.stride_tricks.sliding_window_view(xp, (3, 3), axis=(1, 2)).reshape(n * h * wd, c * 9)
-    return np.maximum(cols @ w.reshape(o, -1).T + b, 0.0).reshape(n, h, wd, o)
+    cols = np.empty((n, h, wd, 9, c), np.float32)
+    for dy in range(3):
+        for dx in range(3):
+            cols[:, :, :, dy * 3 + dx, :] = xp[:, dy:dy + h, dx:dx + wd, :]
+    wm = w.transpose(0, 2, 3, 1).reshape(o, 9 * c)  # (out, ky, kx, in): the order of cols
+    return np.maximum(cols.reshape(n * h * wd, 9 * c) @ wm.T + b, 0.0).reshape(n, h, wd, o)
 
 
 def _pool(x: np.ndarray, ph: int, pw: int) -> np.ndarray:
@@ -96,23 +102,25 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 def _lstm(x: np.ndarray, wi: np.ndarray, wh: np.ndarray, b: np.ndarray, reverse: bool,
           lengths: np.ndarray) -> np.ndarray:
-    """One direction of an LSTM (torch's gate order i, f, g, o) over (N, T, F); a reversed
-    pass starts at each sequence's own end (padding steps are skipped)."""
+    """One direction of an LSTM (torch's gate order i, f, g, o) over (N, T, F). A forward
+    pass runs into the padding harmlessly (those steps are never read); a reversed pass
+    starts at each sequence's own end: its state stays zero over the padding."""
     n, t, _ = x.shape
     hid = wh.shape[1]
     gx = x @ wi.T + b  # (N, T, 4H)
+    whT = np.ascontiguousarray(wh.T)
     h = np.zeros((n, hid), np.float32)
     c = np.zeros((n, hid), np.float32)
     out = np.zeros((n, t, hid), np.float32)
-    steps = range(t - 1, -1, -1) if reverse else range(t)
-    for s in steps:
-        g = gx[:, s] + h @ wh.T
-        i, f, gg, o = _sigmoid(g[:, :hid]), _sigmoid(g[:, hid: 2 * hid]), np.tanh(g[:, 2 * hid: 3 * hid]), _sigmoid(g[:, 3 * hid:])
-        c2 = f * c + i * gg
-        h2 = o * np.tanh(c2)
-        live = (s < lengths)[:, None]  # padding steps leave the state alone
-        c = np.where(live, c2, c)
-        h = np.where(live, h2, h)
+    live = (np.arange(t)[None, :] < lengths[:, None]).astype(np.float32)[:, :, None]
+    for s in (range(t - 1, -1, -1) if reverse else range(t)):
+        g = gx[:, s] + h @ whT
+        sg = _sigmoid(g)
+        c = sg[:, hid: 2 * hid] * c + sg[:, :hid] * np.tanh(g[:, 2 * hid: 3 * hid])
+        h = sg[:, 3 * hid:] * np.tanh(c)
+        if reverse:
+            c *= live[:, s]
+            h *= live[:, s]
         out[:, s] = h
     return out
 
@@ -134,8 +142,14 @@ class LineReader:
         """(N, LINE_H, W) inputs → (N, W/STRIDE, N_CLASSES) log probabilities."""
         p = self.p
         h = x[:, :, :, None].astype(np.float32)
+        steps = np.asarray(lengths)
         for i, pool in self.CONVS:
             h = _conv3(h, p[f"c{i}.w"], p[f"c{i}.b"])
+            # a line narrower than the batch sees zeros past its end, as it would alone
+            # ("same" padding), not the activations of the batch's padding: a field reads
+            # the same whatever it is batched with
+            cols = np.arange(h.shape[2])[None, :] < (steps * (h.shape[2] // max(1, x.shape[2] // STRIDE)))[:, None]
+            h *= cols[:, None, :, None]
             if pool is not None:
                 h = _pool(h, *pool)
         n, hh, t, c = h.shape
@@ -195,6 +209,9 @@ def ctc_beam(logp: np.ndarray, k: int = 8, beam: int = BEAM) -> list[tuple[str, 
     for t in range(len(logp)):
         row = logp[t]
         cands = [c for c in range(1, N_CLASSES) if row[c] > PRUNE]
+        if not cands:  # only a blank is plausible here (most steps): every prefix just goes on
+            beams = {p: (_lse(pb, pnb) + float(row[0]), ninf) for p, (pb, pnb) in beams.items()}
+            continue
         nxt: dict[str, list[float]] = {}
 
         def add(prefix: str, pb: float, pnb: float) -> None:
@@ -214,8 +231,7 @@ def ctc_beam(logp: np.ndarray, k: int = 8, beam: int = BEAM) -> list[tuple[str, 
                     add(prefix + ch, ninf, pb + lc)  # a repeat after a blank
                 else:
                     add(prefix + ch, ninf, tot + lc)
-        beams = dict(sorted(((p, (v[0], v[1])) for p, v in nxt.items()),
-                            key=lambda kv: -_lse(*kv[1]))[:beam])
+        beams = dict(heapq.nlargest(beam, ((p, (v[0], v[1])) for p, v in nxt.items()), key=lambda kv: _lse(*kv[1])))
     ranked = sorted(((p, _lse(*v)) for p, v in beams.items()), key=lambda kv: -kv[1])[:k]
     return [(p, math.exp(s)) for p, s in ranked]
 

@@ -148,8 +148,8 @@ class LineReader:
             # a line narrower than the batch sees zeros past its end, as it would alone
             # ("same" padding), not the activations of the batch's padding: a field reads
             # the same whatever it is batched with
-            cols = np.arange(h.shape[2])[None, :] < (steps * (h.shape[2] // max(1, x.shape[2] // STRIDE)))[:, None]
-            h *= cols[:, None, :, None]
+            live = steps * STRIDE * h.shape[2] // x.shape[2]  # each line's columns at this layer
+            h *= (np.arange(h.shape[2])[None, :] < live[:, None])[:, None, :, None]
             if pool is not None:
                 h = _pool(h, *pool)
         n, hh, t, c = h.shape
@@ -162,7 +162,6 @@ class LineReader:
 
     def candidates(self, lines: list[np.ndarray], k: int = 8, chunk: int = 32) -> list[list[tuple[str, float]]]:
         """The k most probable strings of each input line, with their probabilities."""
-        out: list[list[tuple[str, float]]] = []
         order = sorted(range(len(lines)), key=lambda i: lines[i].shape[1])  # similar widths together
         res: dict[int, list[tuple[str, float]]] = {}
         for j in range(0, len(order), chunk):
@@ -171,18 +170,13 @@ class LineReader:
             lp = self.log_probs(x, lens)
             for i, q, n in zip(idx, lp, lens):
                 res[i] = ctc_beam(q[:n], k)
-        out = [res[i] for i in range(len(lines))]
-        return out
+        return [res[i] for i in range(len(lines))]
 
 
 @lru_cache(maxsize=2)
 def _load(path: str) -> LineReader:
     with np.load(path) as z:
         return LineReader({k: z[k] for k in z.files})
-
-
-def available() -> bool:
-    return WEIGHTS.exists()
 
 
 # --- decoding ------------------------------------------------------------------------------------

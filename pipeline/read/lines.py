@@ -235,10 +235,10 @@ def field_input(img: np.ndarray, dpi: float, inner: tuple[int, int, int, int] | 
     cleaning as the character reader (dust dropped, components centred outside the box
     proper ignored, the writing uprighted), then :func:`line_input`. None when no ink is
     left (an empty field)."""
-    from pipeline.read.digits import MIN_INK_MM2, _Field
+    from pipeline.read.digits import MIN_INK_MM2, MM_PER_INCH, _Field
 
     fld = _Field(img, dpi, inner)
-    px = dpi / 25.4
+    px = dpi / MM_PER_INCH
     if not fld.comps or sum(int(fld.stats[i, cv2.CC_STAT_AREA]) for i in fld.comps) < MIN_INK_MM2 * px * px:
         return None
     return line_input(fld.kept_coverage())

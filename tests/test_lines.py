@@ -117,3 +117,23 @@ def test_one_reader_alone_still_reads():
     p = combine(CT, [[("07.30", 0.99)], []], floor=0.01)
     assert p.value == "07.30"
     assert combine(CT, [[("x", 1.0)], [("99.99", 1.0)]], floor=0.01).value is None
+
+
+def test_a_line_reads_the_same_alone_or_in_a_batch():
+    """Lines narrower than their batch see zeros past their end, as alone: batching a page's
+    fields changes no reading."""
+    rng = np.random.default_rng(5)
+    lines = []
+    for w in (40, 96, 200, 400):
+        cov = np.zeros((40, w), np.float32)
+        for x0 in range(4, w - 12, 14):  # strokes like a row of 1s and 0s
+            cov[6:34, x0: x0 + 3] = rng.uniform(0.6, 1.0)
+            if rng.random() < 0.5:
+                cov[6:9, x0: x0 + 10] = cov[31:34, x0: x0 + 10] = 1.0
+        lines.append(L.line_input(cov))
+    reader = L.LineReader.load()
+    together = reader.candidates(lines, k=4)
+    for x, got in zip(lines, together):
+        alone = reader.candidates([x], k=4)[0]
+        assert [s for s, _ in alone] == [s for s, _ in got]
+        assert [p for _, p in alone] == pytest.approx([p for _, p in got], abs=1e-5)

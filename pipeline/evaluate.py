@@ -8,6 +8,7 @@ later stages add their own scores here.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -286,7 +287,9 @@ def calibrate(outcomes: list[FieldOutcome], max_error: float = 0.002, min_readin
                 best = o.confidence
         if len(xs) < min_readings:
             best = max(best, default)
-        out[k] = round(best, 4)
+        # rounded down, finely: rounding to 4 places could put the threshold above the very
+        # reading it was calibrated at (0.99986 → 0.9999), or round down onto a wrong one
+        out[k] = math.floor(best * 1e6) / 1e6
     return out
 
 

@@ -187,3 +187,14 @@ def test_fk_real_blank_forms_read_empty(registry, shared_dir, dpi, bitonal, seed
                       for r in read_page(res.registered, threads=2) if r.status != "empty"]
     assert pages >= 7
     assert not inked, "\n".join(inked)
+
+
+def test_calibrated_threshold_keeps_the_reading_it_was_calibrated_at():
+    from pipeline.evaluate import FieldOutcome, calibrate
+
+    right = [FieldOutcome("date", False, "2025-01-01", "2025-01-01", "ok", c, False) for c in (0.99999, 0.99986)]
+    wrong = [FieldOutcome("date", False, "2025-01-01", "2025-07-01", "ok", 0.9998, False)]
+    t = calibrate(right + wrong, max_error=0.002)["date"]
+    assert t <= 0.99986  # the right reading at 0.99986 is accepted …
+    assert t > 0.9998  # … the wrong one below it is not
+    assert calibrate(right + wrong, min_readings=10, default=0.99999)["date"] == 0.99999  # few readings: the default

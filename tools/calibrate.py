@@ -34,7 +34,7 @@ MIN_READINGS = 150
 
 
 def _set(work: Path, seed: int, count: int, real: bool, cost_reports: bool) -> Path:
-    out = work / f"seed-{seed}"
+    out = work / f"seed-{seed}-n{count}"
     if not any(out.glob("*.truth.json")):
         out.mkdir(parents=True, exist_ok=True)
         opts = SampleOptions(count=count, seed=seed, real_forms=real)
@@ -44,17 +44,22 @@ def _set(work: Path, seed: int, count: int, real: bool, cost_reports: bool) -> P
     return out
 
 
-def _read(job: tuple[Path, int, int, bool, bool]) -> list:
-    work, seed, count, real, cost = job
+def _read(job: tuple[Path, int, int, bool, bool, dict, dict]) -> list:
+    work, seed, count, real, cost, hand, printed = job
+    defs.ACCEPT_CONFIDENCE.update(hand)  # the thresholds to read with (in this worker process)
+    defs.ACCEPT_CONFIDENCE_PRINTED.update(printed)
     return field_outcomes(_set(work, seed, count, real, cost), TemplateRegistry.load())
 
 
-def outcomes(work: Path, seeds: tuple[int, int, int, int], count: int, procs: int = 2) -> list:
+def outcomes(work: Path, seeds: tuple[int, int, int, int], count: int, hand: dict | None = None,
+             printed: dict | None = None, procs: int = 2) -> list:
     """Every field of the four sets read (a replica set, a set on FK's real forms, and the
-    same two with cost reports only), two sets at a time."""
+    same two with cost reports only), two sets at a time, with these thresholds (default:
+    those of pipeline/defs.py)."""
     a, b, c, d = seeds
-    jobs = [(work, a, count, False, False), (work, b, count, True, False),
-            (work, c, count, False, True), (work, d, count, True, True)]
+    t = (hand or {}, printed or {})
+    jobs = [(work, a, count, False, False, *t), (work, b, count, True, False, *t),
+            (work, c, count, False, True, *t), (work, d, count, True, True, *t)]
     with ProcessPoolExecutor(procs) as pool:
         return [o for outs in pool.map(_read, jobs) for o in outs]
 
@@ -75,12 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     hand, printed = thresholds(cal)
     print("ACCEPT_CONFIDENCE =", hand)
     print("ACCEPT_CONFIDENCE_PRINTED =", printed)
-    defs.ACCEPT_CONFIDENCE.update(hand)
-    defs.ACCEPT_CONFIDENCE_PRINTED.update(printed)
-    check = outcomes(args.work, (103, 104, 303, 304), args.count)
+    check = outcomes(args.work, (103, 104, 303, 304), args.count, hand, printed)
     for name, outs in (("calibration", cal), ("check", check)):
         s = field_summary(outs)
-        print(f"\\n{name}: {len(outs)} fields, accepted {s['straight_through_fields']:.1%}, "
+        print(f"\n{name}: {len(outs)} fields, accepted {s['straight_through_fields']:.1%}, "
               f"wrong among accepted {s['silent_error_rate']:.3%}")
         for key, t in s["by_kind"].items():
             print(f"  {key:28s} fields {t['fields']:5d}  right {t['accuracy']:6.1%}  filled right "

@@ -18,6 +18,7 @@ from pipeline import defs
 from pipeline.identify import IdentifiedPage
 from pipeline.pages import PageResult
 from pipeline.read.fields import read_page
+from pipeline.read.sums import reconcile
 from pipeline.read.types import Reading
 from pipeline.split import Document, Problem
 
@@ -80,13 +81,17 @@ def process_document(doc: Document[PageResult], threads: int = 1, crop_dir: Path
     With ``crop_dir`` the fields' images are kept there (:func:`save_crops`)."""
     t0 = time.perf_counter()
     readings: dict[str, Reading] = {}
+    template = None
     for n in sorted(doc.pages):
         rp = doc.pages[n].registered
         if rp is None or not rp.ok:
             continue
+        template = rp.template
         readings.update(doc.pages[n].readings)  # read with the page (identity fields)
         for r in read_page(rp, month=_month(readings), threads=threads, skip=set(readings)):
             readings[r.field_id] = r
+    if template is not None:  # amounts that must add up, read together
+        readings = reconcile(template, readings)
     crops = save_crops(doc, readings, crop_dir) if crop_dir is not None else {}
     result = DocumentResult(doc.index, doc.form, doc.version, dict(doc.pages), len(doc.attachments),
                             list(doc.problems), readings, {"read": (time.perf_counter() - t0) * 1e3},

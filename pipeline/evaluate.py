@@ -16,7 +16,7 @@ import numpy as np
 
 from pipeline import ingest
 from pipeline.forms import TemplateRegistry
-from pipeline.pages import PageResult, field_errors_mm, page_counts, process_page
+from pipeline.pages import PageResult, field_errors_mm, page_counts, process_page, read_identity
 from pipeline.split import Splitter
 
 
@@ -225,17 +225,20 @@ def field_outcomes(folder: Path, registry: TemplateRegistry | None = None) -> li
     """Read every field of a folder of generated batches and set it against the truth."""
     from pipeline.read.fields import read_page
     from pipeline.read.parse import normalise
+    from pipeline.read.sums import reconcile
 
     out = []
-    months: dict[str, str] = {}  # document → month read on its page 1 (bounds its days)
+    months: dict[str, str] = {}  # document → the month last read on its pages (bounds its days, dates)
     page, readings = None, {}
     for s in iter_field_samples(folder, registry):
-        if s.page is not page:  # a page is read as the pipeline reads it: all its fields at once
-            page = s.page
-            readings = {r.field_id: r for r in read_page(page, month=months.get(s.doc_id))}
+        if s.page is not page:  # a page is read as the pipeline reads it: its identity fields
+            page = s.page       # (the month) with the page, then all its other fields at once
+            readings, _ = read_identity(page)
             ym = readings.get("header.year_month")
             if ym is not None and isinstance(ym.value, str):
                 months[s.doc_id] = ym.value
+            readings |= {r.field_id: r for r in read_page(page, month=months.get(s.doc_id), skip=set(readings))}
+            readings = reconcile(page.template, readings)  # a cost report lies on one page
         r = readings[s.field.id]
         kind = s.field.kind.value
         invalid = (kind in ("personnummer", "organisationsnummer") and isinstance(s.truth, str)
@@ -283,7 +286,10 @@ def calibrate(outcomes: list[FieldOutcome], max_error: float = 0.002, min_readin
         wrong = 0
         for i, o in enumerate(xs, start=1):
             wrong += not o.right
-            if wrong / i <= max_error:
+            # a threshold accepts every reading at its confidence: cut only between two
+            # confidences, never inside a tie (Tesseract's text confidences come in steps
+            # of 0.01, many readings to a step, the right and the wrong ones)
+            if (i == len(xs) or xs[i].confidence < o.confidence) and wrong / i <= max_error:
                 best = o.confidence
         if len(xs) < min_readings:
             best = max(best, default)

@@ -235,6 +235,16 @@ class ExpandedField(BaseModel):
     column: str | None = None
 
 
+class CostTable(_Strict):
+    """A cost report (3057 point 9): per row a cost per hour and a cost for the period (the
+    period cost / ``hours``, to the öre), and the totals of both columns. pipeline/read/sums.py
+    reads its amounts together."""
+
+    hours: str  # the field of the hours the costs are computed on
+    rows: list[tuple[str, str]]  # (cost per hour, cost for the period) field ids
+    total: tuple[str, str]  # the totals' field ids, in the same order
+
+
 class FormTemplate(_Strict):
     form: Annotated[str, PField(pattern=r"^\d{4}$")]
     version: Annotated[str, PField(pattern=r"^\d{3}[A-Z]\d{3}$")]  # "016F003"
@@ -246,6 +256,7 @@ class FormTemplate(_Strict):
     label_size_pt: float | None = None  # field labels' type size as printed (None: the renderer's default)
     note: str | None = None
     pages: list[Page]
+    cost_tables: list[CostTable] = []
 
     @property
     def key(self) -> str:

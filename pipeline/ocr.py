@@ -45,6 +45,9 @@ class OcrResult:
     # Each recognised character (spaces between words left out) with Tesseract's confidence
     # in it (0..1); empty from the fallback engine, which only reports words.
     symbols: tuple[tuple[str, float], ...] = ()
+    # Each symbol's box in the image (x0, y0, x1, y1, pixels), in the order of ``symbols``;
+    # empty from the fallback engine.
+    boxes: tuple[tuple[int, int, int, int], ...] = ()
 
     @property
     def string_confidence(self) -> float:
@@ -107,7 +110,7 @@ class _TesserocrEngine:
         api.SetImage(Image.fromarray(image))
         api.Recognize()
         text = api.GetUTF8Text().strip()
-        symbols = []
+        symbols, boxes = [], []
         it = api.GetIterator()
         level = self._tesserocr.RIL.SYMBOL
         if text and it is not None:
@@ -115,9 +118,10 @@ class _TesserocrEngine:
                 ch = it.GetUTF8Text(level)
                 if ch and ch.strip():
                     symbols.append((ch, min(1.0, max(0.0, it.Confidence(level) / 100.0))))
+                    boxes.append(tuple(it.BoundingBox(level)))
                 if not it.Next(level):
                     break
-        return OcrResult(text, max(0, api.MeanTextConf()) / 100.0, tuple(symbols))
+        return OcrResult(text, max(0, api.MeanTextConf()) / 100.0, tuple(symbols), tuple(boxes))
 
 
 class _BinaryEngine:

@@ -471,8 +471,8 @@ def test_typed_value_is_total(kind, s):
     assert v is None or _is_type(v, kind), (kind, s, v)
 
 
-@fuzz(300)
-@given(h=st.integers(0, 23), m=st.integers(0, 59), d=st.dates(date(1990, 1, 1), date(2100, 12, 31)),
+@fuzz(300)  # dates of the years a form's date can have (defs.DATE_YEAR_MIN/MAX)
+@given(h=st.integers(0, 23), m=st.integers(0, 59), d=st.dates(date(1900, 1, 1), date(2099, 12, 31)),
        kr=st.integers(0, 999_999_999), ore=st.integers(0, 99))
 def test_canonical_values_round_trip(h, m, d, kr, ore):
     from datetime import time as clock

@@ -38,6 +38,24 @@ def test_normalise(kind, written, canonical):
     assert normalise(kind, written, reference=REF) == canonical
 
 
+def test_a_date_has_a_year_its_form_can_hold():
+    assert normalise(K.date, "7023-01-29", reference=REF) is None  # a 2 read as a 7
+    assert normalise(K.date, "1899-12-31", reference=REF) is None
+    assert normalise(K.date, "1985-06-01", reference=REF) == "1985-06-01"  # an employment date
+    # on a form reporting a month: from the year before it to two years after
+    assert normalise(K.date, "2021-12-31", month="2024-11") is None
+    assert normalise(K.date, "2023-12-28", month="2024-01") == "2023-12-28"
+    assert normalise(K.date, "2026-03-02", month="2024-11") == "2026-03-02"
+    assert normalise(K.date, "2027-01-05", month="2024-11") is None
+    assert normalise(K.date, "24-12-05", month="2024-11") == "2024-12-05"
+
+
+def test_a_misread_year_gives_way_to_the_plausible_one():
+    beam = [("2021-12-31", 0.6), ("2024-12-31", 0.3)]
+    assert parse(K.date, beam, month="2024-12").value == "2024-12-31"
+    assert parse(K.date, beam).value == "2021-12-31"  # without the month both can be
+
+
 def test_day_within_the_month():
     assert normalise(K.day, "31", month="2026-09") is None
     assert normalise(K.day, "29", month="2024-02") == "29"

@@ -42,9 +42,10 @@ def test_typed_values(outcomes):
     # printed values are read by Tesseract (digit fields that look printed, names with
     # swe+Latin data): 160 of 160 right on this batch; the target is 99.5 %
     assert _share(filled, lambda o: o.right) >= 0.99
-    # 89 % here (94 % before session 5's calibration put text at 0.96: two hand-written
-    # names were accepted wrong at 0.95–0.96, and typed names sit near 0.95; docs/benchmarks.md)
-    assert _share(filled, lambda o: o.auto_accepted) >= 0.85
+    print(f"typed filled fields accepted: {_share(filled, lambda o: o.auto_accepted):.3f} of {len(filled)}")
+    # 97.5 % here, since typed text is told from hand by its baseline and accepted on its
+    # own threshold (session 5, one text threshold for both: 84 %; docs/benchmarks.md)
+    assert _share(filled, lambda o: o.auto_accepted) >= 0.95
 
 
 def test_nothing_silently_wrong_on_typed_and_nothing_illegible_accepted(outcomes):
@@ -63,9 +64,9 @@ def test_hand_printed_digit_fields_level(outcomes):
     assert len(digits) > 50
     acc = _share(digits, lambda o: o.right)
     print(f"hand-printed digit fields right: {acc:.3f} of {len(digits)}; {field_summary(outcomes)['silent_error_rate']:.4f} silent")
-    # guard below the level reached (95.3 % of 106 with the line reader; 85 % guarded before);
-    # the target is 0.98 (docs/benchmarks.md)
-    assert acc >= 0.92
+    # guard below the level reached (96.2 % of 106: the line reader, and a date's year near
+    # the month; 85 % guarded before the line reader); the target is 0.98 (docs/benchmarks.md)
+    assert acc >= 0.94
 
 
 # --- the printed path, unit by unit ------------------------------------------------------------
@@ -149,6 +150,49 @@ def test_digit_alignment_tells_print_from_hand():
     assert digit_alignment(ds([(0, 10, 8, 40)])) is None  # one digit says nothing
 
 
+def _wandering(text: str, dpi: int, wander: float, seed: int = 0):
+    """``text`` drawn letter by letter, each letter's baseline moved up or down by up to
+    ``wander`` of the letter height, as a hand writes."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from pipeline.synth.fill import available_fonts
+
+    rng = np.random.default_rng(seed)
+    font = ImageFont.truetype(available_fonts(["DejaVuSans.ttf"])[0], round(10 * dpi / 72))
+    mm = dpi / 25.4
+    im = Image.new("L", (int(90 * mm), int(12 * mm)), 255)
+    d = ImageDraw.Draw(im)
+    x, h = 2 * mm, 10 * dpi / 72 * 0.73
+    for ch in text:
+        d.text((x, 9 * mm + rng.uniform(-wander, wander) * h), ch, font=font, fill=0, anchor="ls")
+        x += font.getlength(ch)
+    return np.where(np.asarray(im) < 128, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("dpi", [200, 300])
+def test_a_printed_baseline_tells_typed_text_from_hand(dpi):
+    import cv2
+
+    from pipeline import defs, ocr
+    from pipeline.forms import FieldKind as K
+    from pipeline.read.text import baseline_share, config_for, ocr_image
+
+    def share(ink):
+        return baseline_share(ocr.read(ocr_image(ink, dpi), config_for(K.text)))
+
+    for font in OTHER_FONTS + ("DejaVuSans.ttf",):
+        assert share(_printed("Birgitta Lindqvist", font, dpi)) >= defs.TEXT_PRINTED_SHARE, font
+    # a page registered a quarter degree off: the baseline is straight, not level
+    ink = _printed("Personlig Assistans i Lund AB", "DejaVuSerif.ttf", dpi)
+    h, w = ink.shape
+    turned = cv2.warpAffine(ink, cv2.getRotationMatrix2D((w / 2, h / 2), 0.25, 1.0), (w, h), borderValue=255)
+    assert share(turned) >= defs.TEXT_PRINTED_SHARE
+    # letters that wander by up to a fifth of their height, as a hand's do: not print
+    for seed in range(3):
+        assert share(_wandering("Birgitta Lindqvist", dpi, 0.2, seed)) < defs.TEXT_PRINTED_SHARE
+    assert baseline_share(ocr.OcrResult("Ida", 0.9, (("I", 0.9), ("d", 0.9), ("a", 0.9)), ((0, 0, 5, 9),) * 3)) is None
+
+
 BLANK_SCANS = [(300, True, 31), (200, False, 32)]
 
 
@@ -198,3 +242,18 @@ def test_calibrated_threshold_keeps_the_reading_it_was_calibrated_at():
     assert t <= 0.99986  # the right reading at 0.99986 is accepted …
     assert t > 0.9998  # … the wrong one below it is not
     assert calibrate(right + wrong, min_readings=10, default=0.99999)["date"] == 0.99999  # few readings: the default
+
+
+def test_a_calibrated_threshold_never_cuts_a_tie():
+    """Readings at one confidence are accepted or held together: a wrong one among right
+    ones at the top confidence holds them all (Tesseract's text confidences come in steps)."""
+    from pipeline.evaluate import FieldOutcome, calibrate
+
+    def o(value, c):
+        return FieldOutcome("text", True, "Ida Berg", value, "ok", c, False)
+
+    tied = [o("Ida Berg", 0.96), o("Ida Berg", 0.96), o("Ida Borg", 0.96), o("Ida Berg", 0.95)]
+    assert calibrate(tied, max_error=0.002)["text"] == 1.0  # for whatever order the sort leaves them in
+    assert calibrate(list(reversed(tied)), max_error=0.002)["text"] == 1.0
+    clean = [o("Ida Berg", 0.96)] * 3 + [o("Ida Borg", 0.95), o("Ida Berg", 0.95)]
+    assert calibrate(clean, max_error=0.002)["text"] == 0.96

@@ -16,9 +16,11 @@ Recalibrate when a reader changes.
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import sys
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,12 +37,15 @@ MIN_READINGS = 150
 
 def _set(work: Path, seed: int, count: int, real: bool, cost_reports: bool) -> Path:
     out = work / f"seed-{seed}-n{count}"
-    if not any(out.glob("*.truth.json")):
-        out.mkdir(parents=True, exist_ok=True)
+    done = out / "complete"  # written last: a set cut off half-way is made anew
+    if not done.exists():
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
         opts = SampleOptions(count=count, seed=seed, real_forms=real)
         if cost_reports:
             opts = replace(opts, cost_reports_only=True)
         list(generate_samples(out, opts))
+        done.touch()
     return out
 
 
@@ -75,12 +80,18 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--work", type=Path, default=Path("/tmp/blankett-calibrate"))
     ap.add_argument("--count", type=int, default=24, help="documents per seed")
+    ap.add_argument("--dump", type=Path, help="also write every field outcome here (JSON lines), for analysis")
     args = ap.parse_args(argv)
     cal = outcomes(args.work, (101, 102, 301, 302), args.count)
     hand, printed = thresholds(cal)
     print("ACCEPT_CONFIDENCE =", hand)
     print("ACCEPT_CONFIDENCE_PRINTED =", printed)
     check = outcomes(args.work, (103, 104, 303, 304), args.count, hand, printed)
+    if args.dump:
+        with args.dump.open("w", encoding="utf-8") as fh:
+            for name, outs in (("calibration", cal), ("check", check)):
+                for o in outs:
+                    fh.write(json.dumps({"set": name, **asdict(o)}, default=str) + "\n")
     for name, outs in (("calibration", cal), ("check", check)):
         s = field_summary(outs)
         print(f"\n{name}: {len(outs)} fields, accepted {s['straight_through_fields']:.1%}, "

@@ -5,7 +5,9 @@ Dispatch by field kind: checkboxes to mark detection, signatures to ink analysis
 reader (segmentation search over a digit CNN) and the line reader (no segmentation: CNN +
 BiLSTM with CTC, a page's fields in one batch), whose candidate strings are parsed with the
 kind's rules (Luhn, ranges) and combined (readers that agree make a sure value, readers that
-disagree a doubtful one), and text (names, addresses) to Tesseract.
+disagree a doubtful one), and text (names, addresses) to Tesseract; text whose letters
+stand on one straight baseline is print (text.baseline_share) and is accepted on its own
+threshold, hand-written text on the stricter one.
 
 A number whose digits stand on one baseline at one height looks printed: Tesseract reads it
 too and leads (it reads typed values near perfectly; the digit readers may lose a typed
@@ -27,7 +29,7 @@ from pipeline import defs
 from pipeline.forms import ExpandedField, FieldKind
 from pipeline.read.lines import FieldImage
 from pipeline.read.parse import combine, normalise
-from pipeline.read.text import read_text
+from pipeline.read.text import baseline_share, read_text
 from pipeline.read.types import Reading
 from pipeline.register import RegisteredPage
 
@@ -140,7 +142,11 @@ def read_words(page: RegisteredPage, f: ExpandedField) -> Reading:
     value = normalise(FieldKind.text, text)
     if value and value[0] in _SAME_SHAPE_LOWER:
         value = value[0].upper() + value[1:]
-    return _reading(f, value, conf if value else 0.0, _status(f.kind, value, conf), True, raw=text)
+    share = baseline_share(r)
+    printed = share is not None and share >= defs.TEXT_PRINTED_SHARE
+    detail = {"printed": printed} | ({"baseline": round(share, 3)} if share is not None else {})
+    return _reading(f, value, conf if value else 0.0, _status(f.kind, value, conf, printed=printed), True,
+                    raw=text, detail=detail)
 
 
 def read_field(page: RegisteredPage, f: ExpandedField, month: str | None = None,

@@ -16,6 +16,7 @@ from datetime import date
 
 import numpy as np
 
+from pipeline import defs
 from pipeline.forms import FieldKind
 from pipeline.ids import Organisationsnummer, Personnummer
 
@@ -66,24 +67,31 @@ def clock_time(s: str) -> str | None:
     return f"{h:02d}.{mi:02d}"
 
 
-def _date(y: int, m: int, d: int) -> str | None:
+def _date(y: int, m: int, d: int, month: str | None = None) -> str | None:
+    lo, hi = defs.DATE_YEAR_MIN, defs.DATE_YEAR_MAX
+    if month:  # the form reports this month: its dates lie around it
+        lo, hi = int(month[:4]) - defs.DATE_YEARS_BEFORE_MONTH, int(month[:4]) + defs.DATE_YEARS_AFTER_MONTH
+    if not lo <= y <= hi:
+        return None
     try:
         return date(y, m, d).isoformat()
     except ValueError:
         return None
 
 
-def date_value(s: str, reference: date | None = None) -> str | None:
-    """``2026-09-03``, ``20260903``, ``26-09-03``, ``260903`` → ``2026-09-03``."""
-    ref = reference or date.today()
+def date_value(s: str, reference: date | None = None, month: str | None = None) -> str | None:
+    """``2026-09-03``, ``20260903``, ``26-09-03``, ``260903`` → ``2026-09-03``; None for no
+    date, or a year no date of the form can have (DATE_YEAR_MIN/MAX; with the ``month`` a
+    form reports, DATE_YEARS_BEFORE/AFTER_MONTH around its year)."""
+    ref = reference or (date(int(month[:4]), int(month[5:7]), 1) if month else date.today())
     d = _digits(s)
     if len(d) == 8:
-        return _date(int(d[:4]), int(d[4:6]), int(d[6:]))
+        return _date(int(d[:4]), int(d[4:6]), int(d[6:]), month)
     if len(d) == 6:  # YYMMDD: the century that puts the date nearest the reference
         y = int(d[:2])
         cands = [c * 100 + y for c in (ref.year // 100 - 1, ref.year // 100)]
         year = min(cands, key=lambda c: abs(c - ref.year))
-        return _date(year, int(d[2:4]), int(d[4:]))
+        return _date(year, int(d[2:4]), int(d[4:]), month)
     return None
 
 
@@ -166,7 +174,7 @@ def normalise(kind: FieldKind, s: str, *, month: str | None = None, reference: d
     if kind == FieldKind.clock_time:
         return clock_time(s)
     if kind == FieldKind.date:
-        return date_value(s, reference)
+        return date_value(s, reference, month)
     if kind == FieldKind.year_month:
         return year_month(s)
     if kind == FieldKind.day:

@@ -86,7 +86,9 @@ def operator_value(kind: str, text: str, *, month: str | None = None, received: 
         raise DecisionRefused("invalid_mark")
     if not t:
         raise DecisionRefused("empty_value")
-    v = normalise(FieldKind(kind), t, month=month, reference=received)
+    # a date as the paper has it, however far from the month (a sender's slip is the rules'
+    # business); the month's window only keeps the readers from misread years
+    v = normalise(FieldKind(kind), t, month=None if kind == FieldKind.date.value else month, reference=received)
     if v is None:
         raise DecisionRefused("invalid_value", kind=kind)
     return v

@@ -1,0 +1,106 @@
+"""A cost report's amounts read together (pipeline/read/sums.py): readings that add up are
+confirmed, a lost decimal comma restored; anything else is left for an operator."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.forms import FieldKind
+from pipeline.read.sums import reconcile
+from pipeline.read.types import Reading
+
+# 3057 point 9 as a sender fills it in: (cost per hour, cost for the period) per cost type, the
+# totals, and the hours. Per hour = period / hours to the öre; totals = the columns' sums.
+HOURS = "172"
+ROWS = {"lon": ("259.58", "44647.76"), "ob": ("25.72", "4423.84"), "omkostnader": ("3.83", "658.76"),
+        "utbildning": ("4.18", "718.96"), "arbetsmiljo": ("2.93", "503.96"), "administration": ("15.19", "2612.68")}
+TOTAL = ("311.43", "53565.96")
+
+
+@pytest.fixture(scope="module")
+def form3057(registry):
+    return registry.get("3057", "016F002")
+
+
+def _reading(fid: str, kind: str, value: str | None, confidence: float = 0.8, status: str = "low_confidence",
+             alternatives=()) -> Reading:
+    if value is None:
+        return Reading(fid, FieldKind(kind), 2, (0, 0, 1, 1), None, 1.0, "empty", False)
+    return Reading(fid, FieldKind(kind), 2, (0, 0, 1, 1), value, confidence, status, True, tuple(alternatives))
+
+
+def _table(**read_as) -> dict[str, Reading]:
+    """The cost report's readings, each as written unless ``read_as`` says otherwise
+    (field id with dots as underscores → value, or a Reading)."""
+    values = {"kostnad.antal_timmar": HOURS, "kostnad.summa.per_timme": TOTAL[0], "kostnad.summa.period": TOTAL[1]}
+    for typ, (rate, period) in ROWS.items():
+        values[f"kostnad.{typ}.per_timme"], values[f"kostnad.{typ}.period"] = rate, period
+    out = {}
+    for fid, v in values.items():
+        v = read_as.get(fid.replace(".", "_"), v)
+        kind = "hours" if fid == "kostnad.antal_timmar" else "amount"
+        out[fid] = v if isinstance(v, Reading) else _reading(fid, kind, v)
+    return out
+
+
+def test_the_sums_add_up_as_written():
+    assert sum(round(float(p) * 100) for _, p in ROWS.values()) == round(float(TOTAL[1]) * 100)
+    for rate, period in ROWS.values():
+        assert abs(round(float(rate) * 100) * int(HOURS) - round(float(period) * 100)) <= int(HOURS) / 2
+
+
+def test_readings_that_add_up_are_confirmed_and_accepted(form3057):
+    out = reconcile(form3057, _table())
+    cost = [r for fid, r in out.items() if fid.startswith("kostnad.")]
+    assert len(cost) == 15
+    assert all(r.status == "ok" and r.detail["sums"] == "confirmed" and r.confidence >= 0.99 for r in cost)
+
+
+def test_a_lost_decimal_comma_is_restored(form3057):
+    out = reconcile(form3057, _table(kostnad_lon_per_timme="25958.00", kostnad_ob_period="442384.00"))
+    assert out["kostnad.lon.per_timme"].value == "259.58" and out["kostnad.lon.per_timme"].status == "ok"
+    assert out["kostnad.lon.per_timme"].detail == {"sums": "corrected", "read_as": "25958.00"}
+    assert out["kostnad.ob.period"].value == "4423.84"
+    assert ("25958.00", 0.8) in out["kostnad.lon.per_timme"].alternatives  # the reading, for the operator
+
+
+def test_other_fields_are_left_alone(form3057):
+    t = _table()
+    t["person.personnummer"] = _reading("person.personnummer", "personnummer", "191212121212", 0.5)
+    assert reconcile(form3057, t)["person.personnummer"] is t["person.personnummer"]
+
+
+@pytest.mark.parametrize("case", ["sum_wrong_on_paper", "digit_misread", "unreadable", "half_a_row", "no_hours"])
+def test_nothing_changes_when_the_readings_do_not_add_up(form3057, case):
+    t = {
+        # the sender's own slip: the total is 10 kronor off; no reading is changed to fit it
+        "sum_wrong_on_paper": lambda: _table(kostnad_summa_period="53575.96"),
+        # a digit read wrong; the right one among the alternatives is not taken (two such
+        # choices can cancel: +3 öre here, −3 there)
+        "digit_misread": lambda: _table(kostnad_ob_period=_reading("kostnad.ob.period", "amount", "4428.84", 0.7,
+                                                                   alternatives=[("4423.84", 0.2)])),
+        "unreadable": lambda: _table(kostnad_ob_period=Reading("kostnad.ob.period", FieldKind.amount, 2, (0, 0, 1, 1),
+                                                               None, 0.0, "unreadable", True)),
+        "half_a_row": lambda: _table(kostnad_ob_per_timme=None),
+        "no_hours": lambda: _table(kostnad_antal_timmar=None),
+    }[case]()
+    out = reconcile(form3057, t)
+    assert all(out[fid] is r for fid, r in t.items())
+
+
+def test_an_unused_cost_type_is_both_empty(form3057):
+    rate, period = ROWS["utbildning"]
+    total = (f"{float(TOTAL[0]) - float(rate):.2f}", f"{float(TOTAL[1]) - float(period):.2f}")
+    t = _table(kostnad_utbildning_per_timme=None, kostnad_utbildning_period=None,
+               kostnad_summa_per_timme=total[0], kostnad_summa_period=total[1])
+    out = reconcile(form3057, t)
+    assert out["kostnad.summa.period"].detail["sums"] == "confirmed"
+    assert out["kostnad.utbildning.period"].status == "empty"
+
+
+def test_the_cost_table_names_fields_of_the_form(form3057):
+    (table,) = form3057.cost_tables
+    ids = [table.hours, *(f for row in table.rows for f in row), *table.total]
+    assert len(ids) == 15 and all(i in form3057.fields_by_id for i in ids)
+    assert form3057.fields_by_id[table.hours].kind == FieldKind.hours
+    assert all(form3057.fields_by_id[i].kind == FieldKind.amount for i in ids[1:])

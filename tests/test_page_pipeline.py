@@ -254,6 +254,15 @@ def test_a_misread_month_does_not_split_a_document():
     assert [(p.code, p.page) for p in docs[0].problems] == [("header_mismatch", 2), ("header_mismatch", 3)]
 
 
+def test_a_misread_month_alone_does_not_split_a_document():
+    """No personnummer read surely on the later pages, and their month misread: one document,
+    the mismatch reported (two documents would ask the sender for pages they sent)."""
+    docs = split(list(range(3)), _ids("3059:1", "3059:2", "3059:3"), COUNTS,
+                 [{"year_month": "2024-12"}, {"year_month": "2024-12"}, {"year_month": "2024-07"}])
+    assert len(docs) == 1
+    assert [(p.code, p.page) for p in docs[0].problems] == [("header_mismatch", 3)]
+
+
 def test_one_misread_personnummer_does_not_split_when_the_other_agrees():
     p1 = {"person_personnummer": "195304016628", "assistent_personnummer": "197307295324"}  # misread, passes Luhn
     p2 = {"person_personnummer": "195304011728", "assistent_personnummer": "197307295324"}

@@ -109,8 +109,9 @@ class Splitter(Generic[P]):
         cur, n = self.cur, ident.page_number
         same = cur is not None and cur.form == ident.form and cur.version == ident.version
         clash, mismatch = _compare(cur.identity, identity) if same else (False, [])
-        if not same or n in cur.pages or clash:
-            if same and not clash and n in cur.pages and n != 1 and len(cur.pages) < self.page_counts.get(cur.key, 0):
+        joins = same and n not in cur.pages and not clash
+        if not joins:
+            if same and not clash and n != 1 and len(cur.pages) < self.page_counts.get(cur.key, 0):
                 # the same page again while the document still lacks others: a duplicate
                 cur.problems.append(Problem("duplicate_page", n, f"Sidan {n} finns två gånger.",
                                             f"Page {n} appears twice."))
@@ -126,7 +127,7 @@ class Splitter(Generic[P]):
         elif n < self.last_number and not any(p.code == "page_order" for p in cur.problems):
             cur.problems.append(Problem("page_order", n, "Sidorna kom i fel ordning.",
                                         "The pages arrived out of order."))
-        if same and not clash and mismatch:
+        if joins and mismatch:  # compared with the document this page joins, not the one it ends
             cur.problems.append(Problem("header_mismatch", n,
                                         f"Sidan {n}: {', '.join(mismatch)} stämmer inte med resten av blanketten.",
                                         f"Page {n}: {', '.join(mismatch)} does not match the rest of the form."))

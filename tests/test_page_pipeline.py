@@ -270,3 +270,14 @@ def test_one_misread_personnummer_does_not_split_when_the_other_agrees():
     docs = split(list(range(4)), _ids("3059:1", "3059:2", "3059:3", "3059:2"), COUNTS, [p1, p2, p2, other])
     assert [sorted(d.pages.values()) for d in docs] == [[0, 1, 2], [3]]
     assert ("header_mismatch", 2) in [(p.code, p.page) for p in docs[0].problems]
+
+
+def test_the_next_document_of_the_same_person_reports_no_mismatch():
+    """Two assistants' time reports for one person in a row (the bench's batches): the second
+    one's page 1 starts a new document, and its assistant's personnummer, which differs from
+    the first document's, is no mismatch of the new one."""
+    a = {"person_personnummer": "197809121572", "assistent_personnummer": "198111292325", "year_month": "2023-08"}
+    b = {"person_personnummer": "197809121572", "assistent_personnummer": "199710081432", "year_month": "2023-08"}
+    docs = split(list(range(4)), _ids("3059:1", "3059:2", "3059:1", "3059:2"), {"3059/016F003": 2}, [a, a, b, b])
+    assert [sorted(d.pages.values()) for d in docs] == [[0, 1], [2, 3]]
+    assert [d.problems for d in docs] == [[], []]

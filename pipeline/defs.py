@@ -159,6 +159,13 @@ LAYOUT_MIN_MARGIN = 0.05
 # Print dropout: the blank form's print, widened by this much (mm) to cover print-position
 # differences between our replica and FK's own print, is removed to leave the filler's ink.
 DROPOUT_DILATE_MM = 0.3
+# Writing that touches a rule (a typed value set low in its box, a digit's foot on the
+# line) loses to that halo what lies in it. Digit fields get it back (register.mend_dropout):
+# dark halo pixels connected to the writing within DROPOUT_MEND_MM (the halo's width and a
+# little more); the print proper, widened by DROPOUT_CORE_MM for registration (~0.1 mm RMS)
+# and FK's print sitting up to 0.1 mm off our replica, stays removed.
+DROPOUT_CORE_MM = 0.15
+DROPOUT_MEND_MM = 0.4
 # Scanner dust is at most ~0.5 mm across (0.2 mm²); a written full stop is as small but sits
 # within 1.5 mm of its neighbouring characters, dust usually does not.
 DESPECKLE_MAX_MM2 = 0.2
@@ -275,6 +282,17 @@ SUMS_SLACK_ORE = 1
 # … and the most probable assignment that adds up replaces the readings, accepted, when it
 # holds at least this share of the probability of all assignments that add up.
 SUMS_MIN_SHARE = 0.99
+# A value written on every page (the month, the personnummer of the running header) is
+# read from all its copies together (pipeline/read/copies.py): a copy's probability for a
+# value it does not hold among its candidates counts as COPIES_FLOOR, and each copy counts
+# with exponent COPIES_WEIGHT (one writer's copies are not independent: a digit they shape
+# alike is misread alike, so three copies say less than three readers would). The joined
+# reading keeps COPIES_ALTERNATIVES other values for the operator. A copy that gives the
+# value less than COPIES_MIN_SUPPORT stops the agreement (another value written there).
+COPIES_FLOOR = 0.001
+COPIES_WEIGHT = 0.7
+COPIES_ALTERNATIVES = 3
+COPIES_MIN_SUPPORT = 0.01
 # A printed-looking field is read by Tesseract (eng, digit whitelist), whose reading leads
 # unless the digit CNN is at least this sure of another valid value (then the field was
 # hand-printed after all: on hand-printed digits Tesseract is often sure and wrong).
@@ -292,12 +310,12 @@ OCR_ONLY_CONFIDENCE = 0.5
 # one confidence); a path with fewer than 150 calibration readings takes the stricter of
 # that and the default (a few dozen readings say little about a 0.2 % tail). Hand-written
 # text is never accepted (1.0): Tesseract is 0.95–0.96 sure of wrong names as of right ones.
-# Checked on seeds 103/104 + 303/304 (400 documents, 76,641 fields: 96.1 % accepted, 18
-# accepted readings wrong, 0.024 %), docs/benchmarks.md. Recalibrate when a reader changes.
+# Checked on seeds 103/104 + 303/304 (400 documents, 76,641 fields: 96.8 % accepted, 21
+# accepted readings wrong, 0.027 %), docs/benchmarks.md. Recalibrate when a reader changes.
 ACCEPT_CONFIDENCE_DEFAULT = 0.95
 ACCEPT_CONFIDENCE: dict[str, float] = {
-    "amount": 0.974784, "clock_time": 0.991026, "date": 0.975657, "day": 0.988937, "hours": 0.992349,
-    "minutes": 0.998425, "organisationsnummer": 0.95, "personnummer": 0.986391, "phone": 0.993449,
+    "amount": 0.974784, "clock_time": 0.991026, "date": 0.975657, "day": 0.988937, "hours": 0.99122,
+    "minutes": 0.994161, "organisationsnummer": 0.95, "personnummer": 0.986391, "phone": 0.993449,
     "text": 1.0, "year_month": 0.994051,
 }
 # The same for printed readings: digit fields Tesseract led (printed-looking, TYPED_ALIGN_MAX),
@@ -306,8 +324,8 @@ ACCEPT_CONFIDENCE: dict[str, float] = {
 # one baseline (TEXT_PRINTED_SHARE), Tesseract's mean word confidence.
 ACCEPT_CONFIDENCE_PRINTED_DEFAULT = 0.99
 ACCEPT_CONFIDENCE_PRINTED: dict[str, float] = {
-    "amount": 0.942348, "clock_time": 0.95304, "date": 0.989727, "day": 0.995231, "hours": 0.995454,
-    "minutes": 0.991073, "organisationsnummer": 0.99908, "personnummer": 0.679961, "phone": 0.952372,
+    "amount": 0.942348, "clock_time": 0.95304, "date": 0.989727, "day": 0.995231, "hours": 0.995988,
+    "minutes": 0.997231, "organisationsnummer": 0.99908, "personnummer": 0.679961, "phone": 0.952372,
     "text": 0.88, "year_month": 0.876083,
 }
 

@@ -222,29 +222,49 @@ def _truth_value(kind: str, truth):
 
 
 def field_outcomes(folder: Path, registry: TemplateRegistry | None = None) -> list[FieldOutcome]:
-    """Read every field of a folder of generated batches and set it against the truth."""
+    """Read every field of a folder of generated batches and set it against the truth, as
+    the pipeline reads them: a page's identity fields (the month) with the page, then its
+    other fields at once, a cost report's amounts together (one page), and at the end of a
+    document the copies of its running header together."""
+    from pipeline.read.copies import agree
     from pipeline.read.fields import read_page
     from pipeline.read.parse import normalise
     from pipeline.read.sums import reconcile
 
-    out = []
-    months: dict[str, str] = {}  # document → the month last read on its pages (bounds its days, dates)
-    page, readings = None, {}
+    out: list[FieldOutcome] = []
+    doc_samples: list = []
+    doc_readings: dict = {}
+
+    def close_document() -> None:
+        if not doc_samples:
+            return
+        readings = agree(doc_samples[0].page.template, doc_readings)
+        for s in doc_samples:
+            r = readings[s.field.id]
+            kind = s.field.kind.value
+            invalid = (kind in ("personnummer", "organisationsnummer") and isinstance(s.truth, str)
+                       and normalise(s.field.kind, s.truth) is None)
+            out.append(FieldOutcome(kind, s.handwritten, _truth_value(kind, s.truth), r.value, r.status,
+                                    r.confidence, s.illegible, invalid, bool(r.detail.get("printed"))))
+        doc_samples.clear()
+        doc_readings.clear()
+
+    month = None  # the month last read on the document's pages (bounds its days, dates)
+    page = None
     for s in iter_field_samples(folder, registry):
-        if s.page is not page:  # a page is read as the pipeline reads it: its identity fields
-            page = s.page       # (the month) with the page, then all its other fields at once
+        if doc_samples and (s.batch, s.doc_id) != (doc_samples[0].batch, doc_samples[0].doc_id):
+            close_document()
+            month = None
+        if s.page is not page:
+            page = s.page
             readings, _ = read_identity(page)
             ym = readings.get("header.year_month")
             if ym is not None and isinstance(ym.value, str):
-                months[s.doc_id] = ym.value
-            readings |= {r.field_id: r for r in read_page(page, month=months.get(s.doc_id), skip=set(readings))}
-            readings = reconcile(page.template, readings)  # a cost report lies on one page
-        r = readings[s.field.id]
-        kind = s.field.kind.value
-        invalid = (kind in ("personnummer", "organisationsnummer") and isinstance(s.truth, str)
-                   and normalise(s.field.kind, s.truth) is None)
-        out.append(FieldOutcome(kind, s.handwritten, _truth_value(kind, s.truth), r.value, r.status,
-                                r.confidence, s.illegible, invalid, bool(r.detail.get("printed"))))
+                month = ym.value
+            readings |= {r.field_id: r for r in read_page(page, month=month, skip=set(readings))}
+            doc_readings.update(reconcile(page.template, readings))
+        doc_samples.append(s)
+    close_document()
     return out
 
 

@@ -516,14 +516,18 @@ class RegisteredPage:
     def crop(self, f: ExpandedField, pad_mm: float = 0.0) -> np.ndarray:
         return self.image[self._slice(f.box, pad_mm)]
 
-    def ink_crop(self, f: ExpandedField, pad_mm: float = 0.0) -> np.ndarray:
+    def ink_crop(self, f: ExpandedField, pad_mm: float = 0.0, mend: bool = False) -> np.ndarray:
         """The filler's ink in one field: print removed and dust dropped in just this region
-        (with a margin, so specks are judged with their neighbourhood), not the whole page."""
+        (with a margin, so specks are judged with their neighbourhood), not the whole page.
+        ``mend``: writing that touches a rule keeps what the dropout's halo took of it
+        (:func:`mend_dropout`)."""
         margin = defs.DESPECKLE_ISOLATION_MM + max(0.0, -pad_mm)
         outer = self._slice(f.box, pad_mm + margin)
         inner = self._slice(f.box, pad_mm)
-        mask = _print_mask(self.template, self.page_number, float(self.dpi), self.image.shape)
-        region = despeckle(np.where(mask[outer], 255, self.image[outer]).astype(np.uint8), self.dpi)
+        mask = _print_mask(self.template, self.page_number, float(self.dpi), self.image.shape)[outer]
+        if mend:
+            mask = mend_dropout(self.image[outer], mask, self.dpi)
+        region = despeckle(np.where(mask, 255, self.image[outer]).astype(np.uint8), self.dpi)
         y0, x0 = inner[0].start - outer[0].start, inner[1].start - outer[1].start
         return region[y0:y0 + (inner[0].stop - inner[0].start), x0:x0 + (inner[1].stop - inner[1].start)]
 
@@ -535,9 +539,39 @@ def _print_mask(template: FormTemplate, page: int, dpi: float, shape: tuple[int,
     blank = render_blank_image(template, page, int(round(dpi)))
     if blank.shape != shape:
         blank = cv2.resize(blank, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
-    r = max(1, int(round(defs.DROPOUT_DILATE_MM * dpi / defs.MM_PER_INCH)))
-    mask = cv2.dilate((blank < 200).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    mask = cv2.dilate((blank < 200).astype(np.uint8), _disc(_px(defs.DROPOUT_DILATE_MM, dpi)))
     return mask.astype(bool)
+
+
+def _px(mm: float, dpi: float) -> int:
+    return max(1, int(round(mm * dpi / defs.MM_PER_INCH)))
+
+
+def _disc(r: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+
+
+def mend_dropout(image: np.ndarray, mask: np.ndarray, dpi: float) -> np.ndarray:
+    """The dropout mask with writing that touches a rule given back: dark pixels of the halo
+    (the mask outside the print proper, i.e. outside the mask shrunk back to
+    DROPOUT_CORE_MM around the print) reached from the filler's ink outside the mask within
+    DROPOUT_MEND_MM, 8-connected through dark pixels. A typed value set low in its box keeps
+    the feet of its digits (cut off, a 2 reads as a 7, an 8 as a 0); the rule itself, and
+    its halo away from any writing, stay removed."""
+    dark = image < defs.INK_LEVEL
+    shrink = _px(defs.DROPOUT_DILATE_MM, dpi) - _px(defs.DROPOUT_CORE_MM, dpi)
+    if shrink <= 0:
+        return mask
+    core = cv2.erode(mask.astype(np.uint8), _disc(shrink)).astype(bool)
+    halo = dark & mask & ~core
+    if not halo.any():
+        return mask
+    reach = ((dark & ~mask) | halo).astype(np.uint8)
+    grown = (dark & ~mask).astype(np.uint8)
+    kernel = np.ones((3, 3), np.uint8)
+    for _ in range(_px(defs.DROPOUT_MEND_MM, dpi)):
+        grown = cv2.dilate(grown, kernel) & reach
+    return mask & ~(grown.astype(bool) & halo)
 
 
 def despeckle(img: np.ndarray, dpi: float) -> np.ndarray:

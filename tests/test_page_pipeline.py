@@ -281,3 +281,28 @@ def test_the_next_document_of_the_same_person_reports_no_mismatch():
     docs = split(list(range(4)), _ids("3059:1", "3059:2", "3059:1", "3059:2"), {"3059/016F003": 2}, [a, a, b, b])
     assert [sorted(d.pages.values()) for d in docs] == [[0, 1], [2, 3]]
     assert [d.problems for d in docs] == [[], []]
+
+
+# --- dropout --------------------------------------------------------------------------------
+
+def test_mend_dropout_gives_back_the_feet_of_writing_on_a_rule():
+    """A stroke that stands on a rule keeps what the dropout's halo took of it; the rule
+    itself, and a dark fringe of the rule away from any writing, stay removed."""
+    from pipeline.register import mend_dropout
+
+    dpi = 300.0
+    img = np.full((60, 160), 250, np.uint8)
+    img[40:43, :] = 20                  # the printed rule, 0.25 mm
+    img[37:40, 100:150] = 90            # a dark fringe above it (blur, misregistration), no writing near
+    img[10:40, 20:25] = 30              # a stroke standing on the rule
+    img[10:30, 60:65] = 30              # a stroke well above it
+    mask = np.zeros(img.shape, bool)
+    mask[36:47, :] = True               # the rule widened by DROPOUT_DILATE_MM (4 px at 300 dpi)
+    mended = mend_dropout(img, mask, dpi)
+    # the print proper: the mask shrunk back to DROPOUT_CORE_MM (2 px) around the rule, rows 38-44
+    assert not mended[36:38, 20:25].any()      # the stroke's foot in the halo is given back
+    assert mended[38:45, :].all()              # the rule stays removed
+    assert mended[36:38, 100:150].all()        # the fringe far from writing too
+    assert mended[:, 60:65].sum() == 11 * 5    # nothing given back under a stroke that ends above
+    given = np.nonzero(mask & ~mended)
+    assert given[1].min() >= 20 - 5 and given[1].max() < 25 + 5  # only within DROPOUT_MEND_MM of writing

@@ -719,7 +719,7 @@ def _read_comb(img: np.ndarray, dpi: float, cells: int, inner, clf: DigitClassif
 def field_image(page, field, pad_mm: float = PAD_MM) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """A digit field's ink crop (``page.ink_crop``, padded by ``pad_mm``) and the box proper
     inside it, px (the crop is clipped at the page edge)."""
-    img = page.ink_crop(field, pad_mm=pad_mm)
+    img = page.ink_crop(field, pad_mm=pad_mm, mend=True)
     k = page.px_per_mm
     x, y, w, h = field.box
     cx0 = max(0, int(round((x - pad_mm) * k)))

@@ -1,0 +1,79 @@
+"""Stage 3c, copies: a value the form asks for on every page, read together.
+
+A 3059 carries the month and two personnummer on each of its three pages, a 3057 the month
+and a personnummer on both of its pages (the running header, ``identity`` in the form's
+template: forms/*/*.yaml). A sender writes the same value each time, and each copy is read
+on its own, by readers whose mistakes on one copy are mostly not those on the next (a
+digit misread on page 1 is read right on page 3). Read together, the copies decide between
+their candidates: the value every copy holds among its candidates, weighted by each copy's
+probability for it (a product of experts, as ``parse.combine`` does for two readers of one
+field), replaces the readings, accepted, when its share of all candidate values reaches the
+kind's acceptance threshold (defs.ACCEPT_CONFIDENCE); below it each copy stays as read.
+
+A copy that gives the value less than COPIES_MIN_SUPPORT (an illegible scrawl, another
+personnummer that Luhn accepts, read surely) keeps its reading and stops the agreement: a sender who
+wrote two different personnummer is asked by the header check (split), not silenced here.
+Copies left empty take no part.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from pipeline import defs
+from pipeline.forms import FormTemplate
+from pipeline.read.types import Reading, Value
+
+
+def _candidates(r: Reading) -> dict[Value, float]:
+    out: dict[Value, float] = {}
+    if r.value is not None:
+        out[r.value] = r.confidence
+    for v, p in r.alternatives:
+        if v is not None and v not in out:
+            out[v] = p
+    return out
+
+
+def groups(template: FormTemplate) -> list[list[str]]:
+    """The field ids of each value the form asks for on more than one page."""
+    by_key: dict[str, list[str]] = {}
+    for p in template.pages:
+        for key, fid in p.identity.items():
+            by_key.setdefault(key, []).append(fid)
+    return [ids for ids in by_key.values() if len(ids) > 1]
+
+
+def agree(template: FormTemplate, readings: dict[str, Reading]) -> dict[str, Reading]:
+    """The readings with each repeated value's copies read together (see the module)."""
+    out = dict(readings)
+    for ids in groups(template):
+        copies = [readings[i] for i in ids if i in readings and readings[i].status != "empty"]
+        if len(copies) < 2 or all(r.status == "ok" for r in copies):
+            continue  # one copy, or all of them accepted on their own: nothing to add
+        cands = [_candidates(r) for r in copies]
+        if not all(cands):
+            continue  # a copy with no valid candidate at all (unreadable): an operator looks
+        shared = {v for v in set(cands[0]).intersection(*cands[1:])
+                  if all(c[v] >= defs.COPIES_MIN_SUPPORT for c in cands)}
+        if not shared:
+            continue
+        score = {}
+        for v in set().union(*cands):
+            s = 1.0
+            for c in cands:
+                s *= max(c.get(v, 0.0), defs.COPIES_FLOOR) ** defs.COPIES_WEIGHT
+            score[v] = s
+        best = max(shared, key=score.__getitem__)
+        total = sum(score.values())
+        share = score[best] / total
+        if share < defs.ACCEPT_CONFIDENCE.get(copies[0].kind.value, defs.ACCEPT_CONFIDENCE_DEFAULT):
+            continue  # not decisive: each copy as read, for an operator
+        alternatives = tuple((v, p / total) for v, p in sorted(score.items(), key=lambda kv: -kv[1])
+                             if v != best)[:defs.COPIES_ALTERNATIVES]
+        for r in copies:
+            if r.value == best and r.status == "ok":
+                continue  # accepted as read: its own confidence stands
+            out[r.field_id] = replace(r, value=best, confidence=share, status="ok", alternatives=alternatives,
+                                      detail={**r.detail, "copies": len(copies), "read_alone": r.value})
+    return out

@@ -11,8 +11,9 @@ field), replaces the readings, accepted, when its share of all candidate values 
 kind's acceptance threshold (defs.ACCEPT_CONFIDENCE); below it each copy stays as read.
 
 A copy that gives the value less than COPIES_MIN_SUPPORT (an illegible scrawl, another
-personnummer that Luhn accepts, read surely) keeps its reading and stops the agreement: a sender who
-wrote two different personnummer is asked by the header check (split), not silenced here.
+personnummer that Luhn accepts, read surely) keeps its reading and stops the agreement: a
+sender who wrote two different personnummer is asked by the header check (split), not
+silenced here.
 Copies left empty take no part.
 """
 

@@ -17,8 +17,8 @@ import numpy as np
 from pipeline import defs
 from pipeline.identify import IdentifiedPage
 from pipeline.pages import PageResult
-from pipeline.read.fields import read_page
 from pipeline.read.copies import agree
+from pipeline.read.fields import read_page
 from pipeline.read.sums import reconcile
 from pipeline.read.types import Reading
 from pipeline.split import Document, Problem

@@ -226,45 +226,34 @@ def field_outcomes(folder: Path, registry: TemplateRegistry | None = None) -> li
     the pipeline reads them: a page's identity fields (the month) with the page, then its
     other fields at once, a cost report's amounts together (one page), and at the end of a
     document the copies of its running header together."""
+    from itertools import groupby
+
     from pipeline.read.copies import agree
     from pipeline.read.fields import read_page
     from pipeline.read.parse import normalise
     from pipeline.read.sums import reconcile
 
     out: list[FieldOutcome] = []
-    doc_samples: list = []
-    doc_readings: dict = {}
-
-    def close_document() -> None:
-        if not doc_samples:
-            return
-        readings = agree(doc_samples[0].page.template, doc_readings)
-        for s in doc_samples:
+    for _, group in groupby(iter_field_samples(folder, registry), key=lambda s: (s.batch, s.doc_id)):
+        samples = list(group)
+        readings: dict = {}
+        month = None  # the month last read on the document's pages (bounds its days, dates)
+        pages = [s.page for i, s in enumerate(samples) if i == 0 or s.page is not samples[i - 1].page]
+        for page in pages:  # the document's pages, in batch order
+            page_readings, _ = read_identity(page)
+            ym = page_readings.get("header.year_month")
+            if ym is not None and isinstance(ym.value, str):
+                month = ym.value
+            page_readings |= {r.field_id: r for r in read_page(page, month=month, skip=set(page_readings))}
+            readings |= reconcile(page.template, page_readings)
+        readings = agree(samples[0].page.template, readings)
+        for s in samples:
             r = readings[s.field.id]
             kind = s.field.kind.value
             invalid = (kind in ("personnummer", "organisationsnummer") and isinstance(s.truth, str)
                        and normalise(s.field.kind, s.truth) is None)
             out.append(FieldOutcome(kind, s.handwritten, _truth_value(kind, s.truth), r.value, r.status,
                                     r.confidence, s.illegible, invalid, bool(r.detail.get("printed"))))
-        doc_samples.clear()
-        doc_readings.clear()
-
-    month = None  # the month last read on the document's pages (bounds its days, dates)
-    page = None
-    for s in iter_field_samples(folder, registry):
-        if doc_samples and (s.batch, s.doc_id) != (doc_samples[0].batch, doc_samples[0].doc_id):
-            close_document()
-            month = None
-        if s.page is not page:
-            page = s.page
-            readings, _ = read_identity(page)
-            ym = readings.get("header.year_month")
-            if ym is not None and isinstance(ym.value, str):
-                month = ym.value
-            readings |= {r.field_id: r for r in read_page(page, month=month, skip=set(readings))}
-            doc_readings.update(reconcile(page.template, readings))
-        doc_samples.append(s)
-    close_document()
     return out
 
 

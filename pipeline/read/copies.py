@@ -19,6 +19,7 @@ Copies left empty take no part.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 from pipeline import defs
@@ -59,12 +60,8 @@ def agree(template: FormTemplate, readings: dict[str, Reading]) -> dict[str, Rea
                   if all(c[v] >= defs.COPIES_MIN_SUPPORT for c in cands)}
         if not shared:
             continue
-        score = {}
-        for v in set().union(*cands):
-            s = 1.0
-            for c in cands:
-                s *= max(c.get(v, 0.0), defs.COPIES_FLOOR) ** defs.COPIES_WEIGHT
-            score[v] = s
+        score = {v: math.prod(max(c.get(v, 0.0), defs.COPIES_FLOOR) ** defs.COPIES_WEIGHT for c in cands)
+                 for v in set().union(*cands)}
         best = max(shared, key=score.__getitem__)
         total = sum(score.values())
         share = score[best] / total

@@ -70,6 +70,7 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
 from pipeline import inbox  # noqa: E402
+from pipeline.across import agree_batch  # noqa: E402
 from pipeline.assess import (Origin, build_record, document_id, draft_record, report_key,  # noqa: E402
                              revalidate_invoices, route_record)  # noqa: E402
 from pipeline.document import DocumentResult, process_document  # noqa: E402
@@ -465,6 +466,7 @@ def batch_work(path: str, data_dir: str | None, workers: int | None, page_timeou
                 info["quarantined_as"] = q.file.name
         collect(0)
         store.finish_file(sha, pages=info["pages"], documents=info["documents"], refused=info["refused"])
+    timed("route", agree_batch, store, [doc_id for _, _, doc_id in done])  # shared values across documents
     timed("route", revalidate_invoices, store, touched)
     exported = timed("store", export, store, data)
     routes = {doc_id: (store.record(doc_id) or {}).get("route") for _, _, doc_id in done}

@@ -257,6 +257,12 @@ class FormTemplate(_Strict):
     note: str | None = None
     pages: list[Page]
     cost_tables: list[CostTable] = []
+    # The parties a document is about, by number (a personnummer, an organisationsnummer):
+    # documents of one batch that share an accepted value of one of these are one case.
+    case_keys: list[str] = []
+    # Values the sender writes again on other documents of the case (the provider's phone on
+    # every time report and on the invoice): read together across them (pipeline/across.py).
+    shared: list[str] = []
 
     @property
     def key(self) -> str:
@@ -389,6 +395,14 @@ def _cross_checks(t: FormTemplate) -> list[str]:
             f = t.fields_by_id.get(fid)
             if f is None or f.page != p.number:
                 problems.append(f"page {p.number}: identity {key} names {fid!r}, not a field of this page")
+    for what, fids, kinds in (("case_keys", t.case_keys, (FieldKind.personnummer, FieldKind.organisationsnummer)),
+                              ("shared", t.shared, tuple(FieldKind))):
+        for fid in fids:
+            f = t.fields_by_id.get(fid)
+            if f is None:
+                problems.append(f"{what}: {fid!r} is not a field")
+            elif f.kind not in kinds:
+                problems.append(f"{what}: {fid!r} is a {f.kind.value}, not one of {', '.join(k.value for k in kinds)}")
     ids = {p.skanningsid for p in t.pages}
     if len(ids) != len(t.pages):
         problems.append("pages: skanningsid repeated")

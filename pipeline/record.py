@@ -84,6 +84,9 @@ class FieldValue(BaseModel, Generic[T]):
     crop: str | None = None  # image of the field, relative to the data directory
     # the reader's other candidates, best first (the review UI offers them)
     alternatives: list[tuple[str | bool, float]] = Field(default_factory=list)
+    # fields of the case's documents ("document_id:field_id") that read the same value and,
+    # read together with this one, decided it (pipeline/across.py)
+    agreed_with: list[str] = Field(default_factory=list)
 
 
 class PageRef(BaseModel):

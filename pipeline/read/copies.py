@@ -20,21 +20,46 @@ Copies left empty take no part.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from pipeline import defs
 from pipeline.forms import FormTemplate
 from pipeline.read.types import Reading, Value
 
 
-def _candidates(r: Reading) -> dict[Value, float]:
+def candidates(value: Value, confidence: float, alternatives) -> dict[Value, float]:
+    """A reading's values with their probabilities: the value read and its alternatives."""
     out: dict[Value, float] = {}
-    if r.value is not None:
-        out[r.value] = r.confidence
-    for v, p in r.alternatives:
+    if value is not None:
+        out[value] = confidence
+    for v, p in alternatives:
         if v is not None and v not in out:
             out[v] = p
     return out
+
+
+@dataclass(frozen=True)
+class Consensus:
+    value: Value
+    share: float  # its share of all candidate values' joint weight
+    alternatives: tuple[tuple[Value, float], ...]
+
+
+def consensus(cands: list[dict[Value, float]]) -> Consensus | None:
+    """The value that copies' candidates (value → probability, one dict per copy) hold
+    together, as a product of experts (see the module); None when no value has
+    COPIES_MIN_SUPPORT in every copy."""
+    shared = {v for v in set(cands[0]).intersection(*cands[1:])
+              if all(c[v] >= defs.COPIES_MIN_SUPPORT for c in cands)}
+    if not shared:
+        return None
+    score = {v: math.prod(max(c.get(v, 0.0), defs.COPIES_FLOOR) ** defs.COPIES_WEIGHT for c in cands)
+             for v in set().union(*cands)}
+    best = max(shared, key=score.__getitem__)
+    total = sum(score.values())
+    alternatives = tuple((v, p / total) for v, p in sorted(score.items(), key=lambda kv: -kv[1])
+                         if v != best)[:defs.COPIES_ALTERNATIVES]
+    return Consensus(best, score[best] / total, alternatives)
 
 
 def groups(template: FormTemplate) -> list[list[str]]:
@@ -53,25 +78,15 @@ def agree(template: FormTemplate, readings: dict[str, Reading]) -> dict[str, Rea
         copies = [readings[i] for i in ids if i in readings and readings[i].status != "empty"]
         if len(copies) < 2 or all(r.status == "ok" for r in copies):
             continue  # one copy, or all of them accepted on their own: nothing to add
-        cands = [_candidates(r) for r in copies]
+        cands = [candidates(r.value, r.confidence, r.alternatives) for r in copies]
         if not all(cands):
             continue  # a copy with no valid candidate at all (unreadable): an operator looks
-        shared = {v for v in set(cands[0]).intersection(*cands[1:])
-                  if all(c[v] >= defs.COPIES_MIN_SUPPORT for c in cands)}
-        if not shared:
-            continue
-        score = {v: math.prod(max(c.get(v, 0.0), defs.COPIES_FLOOR) ** defs.COPIES_WEIGHT for c in cands)
-                 for v in set().union(*cands)}
-        best = max(shared, key=score.__getitem__)
-        total = sum(score.values())
-        share = score[best] / total
-        if share < defs.ACCEPT_CONFIDENCE.get(copies[0].kind.value, defs.ACCEPT_CONFIDENCE_DEFAULT):
+        c = consensus(cands)
+        if c is None or c.share < defs.ACCEPT_CONFIDENCE.get(copies[0].kind.value, defs.ACCEPT_CONFIDENCE_DEFAULT):
             continue  # not decisive: each copy as read, for an operator
-        alternatives = tuple((v, p / total) for v, p in sorted(score.items(), key=lambda kv: -kv[1])
-                             if v != best)[:defs.COPIES_ALTERNATIVES]
         for r in copies:
-            if r.value == best and r.status == "ok":
+            if r.value == c.value and r.status == "ok":
                 continue  # accepted as read: its own confidence stands
-            out[r.field_id] = replace(r, value=best, confidence=share, status="ok", alternatives=alternatives,
+            out[r.field_id] = replace(r, value=c.value, confidence=c.share, status="ok", alternatives=c.alternatives,
                                       detail={**r.detail, "copies": len(copies), "read_alone": r.value})
     return out

@@ -1,0 +1,125 @@
+"""Stage 4b, across documents: a value written on several documents of one case, read together.
+
+A provider's time reports of one month come in one envelope, with the invoice: each carries
+the provider's phone number (``shared`` in the form's template: forms/*/*.yaml), written by
+hand again each time and read on its own. Documents of a batch that share an accepted
+personnummer of the person or organisationsnummer of the provider (``case_keys``) are one
+case; within a case, a phone number held for review is read together with the case's other
+phone fields that hold one of its candidate values (a product of experts,
+:func:`pipeline.read.copies.consensus`, as for the running header's copies within a document)
+and is accepted when that joint reading is decisive at the kind's threshold.
+
+What keeps a different number from confirming a misreading: a partner must give the shared
+value at least COPIES_MIN_SUPPORT, and the joint reading must reach the acceptance threshold
+over all the copies' candidates — a reader's doubt between two digits stays a doubt unless
+another copy decides it. Two numbers that truly differ (a direct line beside the switchboard)
+leave both fields as read, for an operator. The accepted field names the fields that agreed
+(``agreed_with``); the store's audit log records the change.
+
+Runs at the end of a batch, on the batch's stored records, before the invoices are checked
+against their time reports (:func:`pipeline.assess.revalidate_invoices`).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Iterable, Mapping
+
+from pipeline import defs
+from pipeline.assess import assess, report_key, template_of, validate
+from pipeline.forms import FieldKind
+from pipeline.read.copies import candidates, consensus
+from pipeline.record import flatten, typed_value
+
+ACCEPTED = ("ok", "confirmed", "corrected")  # a value that can name a case or confirm another
+HELD = "low_confidence"  # a value with candidates that an operator would otherwise check
+
+
+def cases(records: list[Mapping]) -> list[list[int]]:
+    """The records (indices) grouped into cases: connected by an accepted value of a case key."""
+    parent = list(range(len(records)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[tuple[str, str], int] = {}
+    for i, rec in enumerate(records):
+        template = template_of(rec)
+        if template is None:
+            continue
+        flat = flatten(rec.get("fields", {}))
+        for fid in template.case_keys:
+            fv = flat.get(fid)
+            if fv is None or fv["status"] not in ACCEPTED or fv.get("value") is None:
+                continue
+            key = (fv["kind"], str(fv["value"]))
+            j = owner.setdefault(key, i)
+            parent[find(i)] = find(j)
+    out: dict[int, list[int]] = {}
+    for i in range(len(records)):
+        out.setdefault(find(i), []).append(i)
+    return list(out.values())
+
+
+def _shared_fields(records: list[dict], members: Iterable[int]) -> list[tuple[int, str, dict]]:
+    out = []
+    for i in members:
+        template = template_of(records[i])
+        if template is None:
+            continue
+        flat = flatten(records[i].get("fields", {}))
+        out += [(i, fid, flat[fid]) for fid in template.shared if fid in flat]
+    return out
+
+
+def _candidates(fv: Mapping) -> dict:
+    return candidates(fv.get("read"), fv["confidence"], fv.get("alternatives", []))
+
+
+def agree_records(records: list[dict]) -> list[dict]:
+    """Copies of the records whose held shared fields the case's other documents decided,
+    those fields accepted (not yet checked against the rules or routed again)."""
+    decided: dict[tuple[int, str], tuple] = {}
+    for members in cases(records):
+        fields = _shared_fields(records, members)
+        for i, fid, fv in fields:
+            if fv["status"] != HELD:
+                continue
+            mine = _candidates(fv)
+            partners = []
+            for j, gid, gv in fields:
+                if (j, gid) == (i, fid) or gv["kind"] != fv["kind"] or gv["status"] not in ACCEPTED + (HELD,):
+                    continue
+                theirs = _candidates(gv)
+                if any(p >= defs.COPIES_MIN_SUPPORT and theirs.get(v, 0.0) >= defs.COPIES_MIN_SUPPORT
+                       for v, p in mine.items()):
+                    partners.append((f"{records[j]['document_id']}:{gid}", theirs))
+            if not mine or not partners:
+                continue
+            c = consensus([mine] + [t for _, t in partners])
+            if c is None or c.share < defs.ACCEPT_CONFIDENCE.get(fv["kind"], defs.ACCEPT_CONFIDENCE_DEFAULT):
+                continue  # not decisive: as read, for an operator
+            decided[(i, fid)] = (c, [ref for ref, _ in partners])
+    changed: dict[int, dict] = {}
+    for (i, fid), (c, refs) in decided.items():
+        rec = changed.setdefault(i, copy.deepcopy(records[i]))
+        fv = flatten(rec["fields"])[fid]
+        fv.update(read=c.value, value=typed_value(FieldKind(fv["kind"]), c.value), confidence=round(c.share, 4),
+                  status="ok", alternatives=[(v, round(p, 4)) for v, p in c.alternatives], agreed_with=refs)
+    return [changed[i] for i in sorted(changed)]
+
+
+def agree_batch(store, document_ids: Iterable[str]) -> int:
+    """Agree the shared fields of a batch's stored records (``store``: a
+    :class:`pipeline.store.Store`), check the changed records again and store their new
+    route. Returns how many records changed."""
+    records = [r for r in (store.record(d) for d in document_ids) if r is not None]
+    changed = agree_records(records)
+    for rec in changed:
+        key = report_key(rec) if rec["form"] == "3057" else None
+        reports = store.time_reports(*key) if key else None
+        store.update_record(validate(assess(rec, reports)), actor="pipeline", action="agreed")
+    return len(changed)

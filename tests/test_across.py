@@ -1,0 +1,118 @@
+"""Stage 4b: a phone number written on several documents of one case, read together
+(pipeline/across.py), on records of a generated case and in the store (SQLite and
+PostgreSQL)."""
+
+from __future__ import annotations
+
+import copy
+from datetime import date
+
+import numpy as np
+import pytest
+
+from pipeline import defs
+from pipeline.across import agree_batch, agree_records, cases
+from pipeline.assess import assess, record_from_values, validate
+from pipeline.record import flatten
+from pipeline.store import Store
+from pipeline.synth.content import generate_documents
+
+SHA = "cd" * 32
+
+
+@pytest.fixture(scope="module")
+def case(registry):
+    """The time reports of one month of one person (fault-free, typed), routed to validation."""
+    docs = generate_documents(registry, np.random.default_rng(11), 12, fault_rate=0.0, styles=("typed",))
+    case_id = "c0003"  # a 3057 and two 3059
+    out = [validate(record_from_values(registry.get(d.form, d.version), d.values, document=d.doc_id,
+                                       received=date.fromisoformat(d.received_date)))
+           for d in docs if d.case_id == case_id and d.form == "3059"]
+    assert len(out) >= 2 and all(r["route"] == "validation" for r in out)
+    return out
+
+
+def _phone(rec: dict, fid: str = "anordnare.telefon") -> dict:
+    return flatten(rec["fields"])[fid]
+
+
+def _held(rec: dict, read: str, confidence: float, alternatives) -> dict:
+    """The record with the provider's phone read doubtfully and the signer's left empty (so
+    only other documents can decide it), routed again (to review)."""
+    rec = copy.deepcopy(rec)
+    _phone(rec).update(read=read, value=read, confidence=confidence, status="low_confidence",
+                       alternatives=[list(a) for a in alternatives])
+    _phone(rec, "underskrift.telefon").update(read=None, value=None, status="empty", alternatives=[])
+    return validate(assess(rec))
+
+
+def _misread(number: str) -> str:
+    """The number with its last digit changed: what a reader might make of it."""
+    return number[:-1] + str((int(number[-1]) + 1) % 10)
+
+
+def test_documents_of_one_person_are_one_case(case):
+    other = copy.deepcopy(case[0])
+    flatten(other["fields"])["person.personnummer"]["value"] = "191212121212"
+    flatten(other["fields"])["anordnare.orgnr"]["value"] = "5560360793"
+    groups = cases(case + [other])
+    assert sorted(map(len, groups)) == [1, len(case)]
+
+
+def test_a_doubtful_phone_is_decided_by_the_same_number_on_another_document(case):
+    number = _phone(case[1])["read"]
+    held = _held(case[0], number, 0.9, [(_misread(number), 0.05)])
+    assert held["route"] == "review"
+    changed, = agree_records([held, case[1]])
+    fv = _phone(changed)
+    assert fv["status"] == "ok" and fv["read"] == number and fv["confidence"] >= defs.ACCEPT_CONFIDENCE["phone"]
+    assert f"{case[1]['document_id']}:anordnare.telefon" in fv["agreed_with"]
+    assert validate(assess(changed))["route"] == "validation"
+
+
+def test_the_other_copy_decides_a_doubt_between_two_numbers(case):
+    """Read alone the field leans to a misreading; the other document holds the true number."""
+    number = _phone(case[1])["read"]
+    held = _held(case[0], _misread(number), 0.6, [(number, 0.35)])
+    changed, = agree_records([held, case[1]])
+    assert _phone(changed)["read"] == number and _phone(changed)["status"] == "ok"
+
+
+@pytest.mark.parametrize("how", ["another person", "another number", "no decision"])
+def test_what_is_left_for_an_operator(case, how):
+    number = _phone(case[1])["read"]
+    held = _held(case[0], number, 0.9, [(_misread(number), 0.05)])
+    other = copy.deepcopy(case[1])
+    if how == "another person":  # the same number on a document of no shared party: not used
+        fields = flatten(other["fields"])
+        fields["person.personnummer"]["value"] = "191212121212"
+        fields["anordnare.orgnr"]["value"] = "5560360793"
+    elif how == "another number":  # the case's other document gives another number surely
+        for fid in ("anordnare.telefon", "underskrift.telefon"):
+            _phone(other, fid).update(read="0701234567", value="0701234567", alternatives=[])
+    else:  # both copies torn between the same two numbers: still a doubt
+        for fid in ("anordnare.telefon", "underskrift.telefon"):
+            _phone(other, fid).update(read=number, value=number, confidence=0.55, status="low_confidence",
+                                      alternatives=[[_misread(number), 0.45]])
+        held = _held(case[0], number, 0.55, [(_misread(number), 0.45)])
+    assert agree_records([held, other]) == []
+
+
+def test_agreed_in_the_store(database_url, case):
+    store = Store(database_url)
+    try:
+        bid = store.begin_batch("b1", date(2025, 10, 3))
+        store.begin_file(bid, "b1.pdf", SHA, date(2025, 10, 3))
+        number = _phone(case[1])["read"]
+        held = _held(case[0], number, 0.9, [(_misread(number), 0.05)])
+        store.save_document(SHA, held)
+        store.save_document(SHA, case[1])
+        assert [t["field_id"] for t in store.open_review_tasks(held["document_id"])] == ["anordnare.telefon"]
+        assert agree_batch(store, [held["document_id"], case[1]["document_id"]]) == 1
+        rec = store.record(held["document_id"])
+        assert rec["route"] == "validation" and _phone(rec)["status"] == "ok"
+        assert store.open_review_tasks(held["document_id"]) == []
+        assert ("pipeline", "agreed") in [(a["actor"], a["action"]) for a in store.audit_log(held["document_id"])]
+        assert agree_batch(store, [held["document_id"], case[1]["document_id"]]) == 0  # nothing left to agree
+    finally:
+        store.close()

@@ -282,6 +282,10 @@ SUMS_SLACK_ORE = 1
 # … and the most probable assignment that adds up replaces the readings, accepted, when it
 # holds at least this share of the probability of all assignments that add up.
 SUMS_MIN_SHARE = 0.99
+# A 3059's rows summed over their candidates (read/sums.confirm_time_rows): partial sums
+# below this share of the likeliest are dropped as the rows are added (each weighs at most
+# a billionth of the likeliest; there are a few thousand at most).
+SUMS_PRUNE = 1e-9
 # A value written on every page (the month, the personnummer of the running header) is
 # read from all its copies together (pipeline/read/copies.py): a copy's probability for a
 # value it does not hold among its candidates counts as COPIES_FLOOR, and each copy counts

@@ -224,8 +224,8 @@ def _truth_value(kind: str, truth):
 def field_outcomes(folder: Path, registry: TemplateRegistry | None = None) -> list[FieldOutcome]:
     """Read every field of a folder of generated batches and set it against the truth, as
     the pipeline reads them: a page's identity fields (the month) with the page, then its
-    other fields at once, a cost report's amounts together (one page), and at the end of a
-    document the copies of its running header together."""
+    other fields at once, and at the end of a document its sums (a cost report's amounts, a
+    time report's rows against their totals) and the copies of its running header together."""
     from itertools import groupby
 
     from pipeline.read.copies import agree
@@ -244,9 +244,9 @@ def field_outcomes(folder: Path, registry: TemplateRegistry | None = None) -> li
             ym = page_readings.get("header.year_month")
             if ym is not None and isinstance(ym.value, str):
                 month = ym.value
-            page_readings |= {r.field_id: r for r in read_page(page, month=month, skip=set(page_readings))}
-            readings |= reconcile(page.template, page_readings)
-        readings = agree(samples[0].page.template, readings)
+            readings |= page_readings | {r.field_id: r for r in read_page(page, month=month, skip=set(page_readings))}
+        template = samples[0].page.template
+        readings = agree(template, reconcile(template, readings))
         for s in samples:
             r = readings[s.field.id]
             kind = s.field.kind.value

@@ -104,3 +104,66 @@ def test_the_cost_table_names_fields_of_the_form(form3057):
     assert len(ids) == 15 and all(i in form3057.fields_by_id for i in ids)
     assert form3057.fields_by_id[table.hours].kind == FieldKind.hours
     assert all(form3057.fields_by_id[i].kind == FieldKind.amount for i in ids[1:])
+
+
+# --- a 3059's rows against page 3's totals ------------------------------------------------------
+
+# (day, from, to, kind) as a sender writes them; aktiv 7.00–15.30 + 22.00–06.00 (over midnight)
+# = 16 h 30 min, beredskap 15.30–20.00 = 4 h 30 min.
+TIME_ROWS = [("3", "07.00", "15.30", "aktiv"), ("3", "15.30", "20.00", "beredskap"), ("4", "22.00", "06.00", "aktiv")]
+SUMMA = {"aktiv": ("16", "30"), "beredskap": ("4", "30")}
+
+
+@pytest.fixture(scope="module")
+def form3059(registry):
+    return registry.get("3059", "016F003")
+
+
+def _rows(**read_as) -> dict[str, Reading]:
+    """The rows' and totals' readings: times doubtful (0.8), days and marks accepted; each as
+    written unless ``read_as`` says otherwise (field id with dots as underscores → Reading)."""
+    out = {}
+    for n, (day, start, end, kind) in enumerate(TIME_ROWS, 1):
+        out[f"rows.{n}.dag"] = _reading(f"rows.{n}.dag", "day", day, 0.999, "ok")
+        out[f"rows.{n}.from"] = _reading(f"rows.{n}.from", "clock_time", start)
+        out[f"rows.{n}.tom"] = _reading(f"rows.{n}.tom", "clock_time", end)
+        for k in ("aktiv", "vantetid", "beredskap"):
+            out[f"rows.{n}.{k}"] = Reading(f"rows.{n}.{k}", FieldKind.checkbox, 2, (0, 0, 1, 1), k == kind, 0.99,
+                                           "ok" if k == kind else "empty", k == kind)
+    for k, (h, m) in SUMMA.items():
+        out[f"summa.{k}.timmar"] = _reading(f"summa.{k}.timmar", "hours", h)
+        out[f"summa.{k}.minuter"] = _reading(f"summa.{k}.minuter", "minutes", m)
+    return {fid: read_as.get(fid.replace(".", "_"), r) for fid, r in out.items()}
+
+
+def test_rows_that_add_up_to_their_total_are_confirmed(form3059):
+    out = reconcile(form3059, _rows())
+    confirmed = {fid for fid, r in out.items() if r.detail.get("sums") == "confirmed"}
+    assert confirmed == {"rows.1.from", "rows.1.tom", "rows.2.from", "rows.2.tom", "rows.3.from", "rows.3.tom",
+                         "summa.aktiv.timmar", "summa.aktiv.minuter", "summa.beredskap.timmar", "summa.beredskap.minuter"}
+    assert all(out[f].status == "ok" and out[f].value == _rows()[f].value for f in confirmed)
+    assert out["rows.1.dag"].detail == {}  # a day is not in the sum
+
+
+def test_rows_that_do_not_add_up_are_left_as_read(form3059):
+    # 15.30 read 15.50: aktiv is 20 minutes over its total; beredskap still adds up on its own
+    out = reconcile(form3059, _rows(rows_1_tom=_reading("rows.1.tom", "clock_time", "15.50")))
+    assert {f for f, r in out.items() if r.status == "low_confidence"} == {
+        "rows.1.from", "rows.1.tom", "rows.3.from", "rows.3.tom", "summa.aktiv.timmar", "summa.aktiv.minuter"}
+    assert out["rows.2.tom"].status == "ok"
+
+
+def test_a_doubt_the_sum_cannot_decide_stays(form3059):
+    """Read 7.00–15.30 or 1.00–9.30 alike (a 7 like a 1, twice): both last 8 h 30 min."""
+    doubt = dict(confidence=0.6, alternatives=(("01.00", 0.4),))
+    out = reconcile(form3059, _rows(rows_1_from=_reading("rows.1.from", "clock_time", "07.00", **doubt),
+                                    rows_1_tom=_reading("rows.1.tom", "clock_time", "15.30", confidence=0.6,
+                                                        alternatives=(("09.30", 0.4),))))
+    assert out["rows.1.from"].status == "low_confidence" and out["rows.1.tom"].status == "low_confidence"
+
+
+def test_an_unsure_mark_keeps_its_kinds_rows_as_read(form3059):
+    mark = Reading("rows.2.beredskap", FieldKind.checkbox, 2, (0, 0, 1, 1), True, 0.6, "low_confidence", True)
+    out = reconcile(form3059, _rows(rows_2_beredskap=mark))
+    assert out["rows.2.from"].status == "low_confidence" and out["summa.beredskap.timmar"].status == "low_confidence"
+    assert out["rows.1.from"].status == "ok"  # aktiv adds up without that row

@@ -15,6 +15,11 @@ is high (readings that add up to the öre by chance, each wrong, are very unlike
 Where no assignment adds up (a field unreadable, a value none of the candidates holds, or a
 sum wrong on paper) the readings are left as they were, for an operator. The tables are
 data: ``cost_tables`` in the form's template (forms/3057/*.yaml).
+
+A 3059's rows are summed the same way: :func:`confirm_time_rows` sets each kind of time's
+rows, as read, against the total page 3 states for it; where they add up, and the readings as
+read are clearly the likeliest way the candidates can add up, the rows' clock times and the
+total are confirmed (never corrected).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from itertools import product
 from pipeline import defs
 from pipeline.forms import CostTable, FormTemplate
 from pipeline.read.types import Reading
+from pipeline.rules import MINUTES_PER_DAY, TIME_KINDS, time_rows
 
 # a field's candidates: (value in öre or hours, as read, probability); None: left empty
 _Cand = tuple[int | None, str | None, float]
@@ -134,8 +140,101 @@ def reconcile_table(table: CostTable, readings: dict[str, Reading]) -> dict[str,
 
 
 def reconcile(template: FormTemplate, readings: dict[str, Reading]) -> dict[str, Reading]:
-    """The readings of a document (or of a page), its cost tables reconciled."""
+    """The readings of a document (or of a page), its cost tables reconciled and its time
+    rows set against their totals (on a page without the rows or the totals: nothing)."""
     out = dict(readings)
     for table in template.cost_tables:
         out.update(reconcile_table(table, out))
+    out.update(confirm_time_rows(template, out))
+    return out
+
+
+# --- a 3059's rows against its page-3 totals ---------------------------------------------------
+
+def _clock_minutes(v) -> int | None:
+    """A canonical clock time ("07.30") as minutes after midnight."""
+    try:
+        h, m = str(v).split(".")
+        return int(h) * 60 + int(m)
+    except ValueError:
+        return None
+
+
+def _options(r: Reading | None, parse) -> list[tuple[int, float]]:
+    """A field's values (parsed) with their probabilities: the reading and its alternatives."""
+    if r is None or r.value is None:
+        return []
+    out = []
+    for v, p in ((r.value, r.confidence),) + tuple(r.alternatives):
+        n = parse(v) if v is not None else None
+        if n is not None:
+            out.append((n, p))
+    return out
+
+
+def _convolve(dist: dict[int, float], options: list[tuple[int, float]]) -> dict[int, float]:
+    """The distribution of a sum plus one more term; sums below SUMS_PRUNE of the likeliest
+    dropped (they cannot move a share that must reach SUMS_MIN_SHARE)."""
+    out: dict[int, float] = {}
+    for t, p in dist.items():
+        for d, q in options:
+            out[t + d] = out.get(t + d, 0.0) + p * q
+    floor = max(out.values(), default=0.0) * defs.SUMS_PRUNE
+    return {t: p for t, p in out.items() if p >= floor}
+
+
+def _int_value(v) -> int | None:
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def confirm_time_rows(template: FormTemplate, readings: dict[str, Reading]) -> dict[str, Reading]:
+    """A 3059's rows of one kind of time whose durations, as read, add up to the total stated
+    on page 3 (``summa.<kind>``), as read: their clock times and that total confirmed, when
+    the readings as read hold at least SUMS_MIN_SHARE of the probability of every way the
+    fields' candidates add up (a reader's doubt between two times of one duration, 7.00–17.00
+    or 1.00–11.00, stays a doubt). Never corrects: the arithmetic confirms what was read.
+    Days are not in the sum and stay as read."""
+    if "summa.aktiv.timmar" not in template.fields_by_id:
+        return {}
+    values = {fid: r.value for fid, r in readings.items() if r.value is not None and r.status != "empty"}
+    rows = time_rows(values)
+    out = {}
+    for k in TIME_KINDS:
+        hours, minutes = readings.get(f"summa.{k}.timmar"), readings.get(f"summa.{k}.minuter")
+        mine = [r for r in rows if r.kind == k]
+        if not mine or hours is None or hours.value is None:
+            continue  # no rows of the kind, or no total written for it
+        marks = [readings.get(f"rows.{r.row}.{k}") for r in mine]
+        times = [(readings[f"rows.{r.row}.from"], readings[f"rows.{r.row}.tom"]) for r in mine]
+        if any(m is None or m.status != "ok" for m in marks) or any(
+                t.status not in ("ok", "low_confidence") for pair in times for t in pair):
+            continue  # which rows are of this kind is itself unsure, or a time was not read
+        stated = _options(hours, _int_value)
+        m_opts = _options(minutes, _int_value) if minutes is not None and minutes.status != "empty" else [(0, 1.0)]
+        total_opts = [(h * 60 + m, p * q) for h, p in stated for m, q in m_opts]
+        if total_opts[0][0] != sum(r.minutes for r in mine):
+            continue  # the rows as read do not add up to the total as read: an operator looks
+        fields = [r for pair in times for r in pair] + [hours]
+        if minutes is not None and minutes.status != "empty":
+            fields.append(minutes)
+        if all(r.status == "ok" for r in fields):
+            continue  # accepted as read: nothing to confirm
+        dist = {0: 1.0}
+        top = total_opts[0][1]
+        for start, end in times:
+            durations = [((e - s) % MINUTES_PER_DAY, p * q)
+                         for s, p in _options(start, _clock_minutes) for e, q in _options(end, _clock_minutes)]
+            dist = _convolve(dist, durations)
+            top *= start.confidence * end.confidence
+        joint = sum(dist.get(t, 0.0) * p for t, p in total_opts)
+        share = top / joint if joint else 0.0
+        if share < defs.SUMS_MIN_SHARE:
+            continue
+        for r in fields:
+            if r.status != "ok":
+                out[r.field_id] = replace(r, confidence=max(share, r.confidence), status="ok",
+                                          detail=r.detail | {"sums": "confirmed", "read_as": r.value})
     return out

@@ -1,6 +1,7 @@
 """Tesseract behind one small interface.
 
-In process with tesserocr, one engine per (thread, configuration): a subprocess per crop is
+In process with tesserocr, one engine per configuration for each thread reading at a time
+(engines are lent from a pool, so they outlive the threads: see ``_TesserocrEngine``): a subprocess per crop is
 far too slow for ~200 fields a page (stack notes: 12.3 s vs 0.9 s for 120 crops). The
 ``tesseract`` program is the fallback where tesserocr is missing, run with
 ``OMP_THREAD_LIMIT=1`` in the child only, since Tesseract's OpenMP oversubscribes the cores
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,46 +84,63 @@ def has_languages(lang: str) -> bool:
 
 
 class _TesserocrEngine:
+    """tesserocr's engines, lent per call: each (language, mode) has a pool of engines, a
+    reading thread takes an idle one (or a new one, when all are busy) and gives it back.
+    An engine serves one thread at a time, and there are never more of a kind than threads
+    reading at once. Engines outlive the threads that use them: a thread of their own per
+    document (the flow's timeout) or per page (read_page's pool) had loaded the models again
+    each time (15 MB for eng, 115 MB for swe+Latin, and a fifth of a second), which made a
+    fifth of the reading time and most of the peak memory."""
+
     def __init__(self) -> None:
         import tesserocr
 
         self._tesserocr = tesserocr
         self._path = tessdata_dir()
-        self._local = threading.local()
+        self._idle: dict[tuple[str, int], list] = {}
+        self._lock = threading.Lock()
 
+    @contextmanager
     def _api(self, cfg: OcrConfig):
-        """This thread's engine for the language and mode; the whitelist is set per call, so
-        the many numeric whitelists share one engine (each engine holds its models: 15 MB for
-        eng, 115 MB for swe+Latin, per thread)."""
-        apis = getattr(self._local, "apis", None)
-        if apis is None:
-            apis = self._local.apis = {}
-        api = apis.get((cfg.lang, cfg.psm))
+        """An engine for the language and mode, this thread's until the block ends; the
+        whitelist is set per call, so the many numeric whitelists share one engine."""
+        key = (cfg.lang, cfg.psm)
+        with self._lock:
+            idle = self._idle.setdefault(key, [])
+            api = idle.pop() if idle else None
         if api is None:
             api = self._tesserocr.PyTessBaseAPI(path=self._path, lang=cfg.lang, psm=cfg.psm)
-            apis[(cfg.lang, cfg.psm)] = api
-        api.SetVariable("tessedit_char_whitelist", cfg.whitelist or "")
-        return api
+        try:
+            api.SetVariable("tessedit_char_whitelist", cfg.whitelist or "")
+            yield api
+        finally:
+            with self._lock:
+                self._idle[key].append(api)
+
+    def engines(self) -> int:
+        """How many engines the pools hold (all idle between calls)."""
+        with self._lock:
+            return sum(len(v) for v in self._idle.values())
 
     def read(self, image: np.ndarray, cfg: OcrConfig) -> OcrResult:
         from PIL import Image
 
-        api = self._api(cfg)
-        api.SetImage(Image.fromarray(image))
-        api.Recognize()
-        text = api.GetUTF8Text().strip()
-        symbols, boxes = [], []
-        it = api.GetIterator()
-        level = self._tesserocr.RIL.SYMBOL
-        if text and it is not None:
-            while True:
-                ch = it.GetUTF8Text(level)
-                if ch and ch.strip():
-                    symbols.append((ch, min(1.0, max(0.0, it.Confidence(level) / 100.0))))
-                    boxes.append(tuple(it.BoundingBox(level)))
-                if not it.Next(level):
-                    break
-        return OcrResult(text, max(0, api.MeanTextConf()) / 100.0, tuple(symbols), tuple(boxes))
+        with self._api(cfg) as api:
+            api.SetImage(Image.fromarray(image))
+            api.Recognize()
+            text = api.GetUTF8Text().strip()
+            symbols, boxes = [], []
+            it = api.GetIterator()
+            level = self._tesserocr.RIL.SYMBOL
+            if text and it is not None:
+                while True:
+                    ch = it.GetUTF8Text(level)
+                    if ch and ch.strip():
+                        symbols.append((ch, min(1.0, max(0.0, it.Confidence(level) / 100.0))))
+                        boxes.append(tuple(it.BoundingBox(level)))
+                    if not it.Next(level):
+                        break
+            return OcrResult(text, max(0, api.MeanTextConf()) / 100.0, tuple(symbols), tuple(boxes))
 
 
 class _BinaryEngine:

@@ -257,3 +257,39 @@ def test_a_calibrated_threshold_never_cuts_a_tie():
     assert calibrate(list(reversed(tied)), max_error=0.002)["text"] == 1.0
     clean = [o("Ida Berg", 0.96)] * 3 + [o("Ida Borg", 0.95), o("Ida Berg", 0.95)]
     assert calibrate(clean, max_error=0.002)["text"] == 0.96
+
+
+def test_tesseract_engines_outlive_their_threads():
+    """A reading thread per document or page takes an idle engine instead of loading the
+    models again; threads reading at once each get their own, and read right."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pipeline import ocr
+    from pipeline.read.text import ocr_image
+
+    eng = ocr.engine()
+    if not hasattr(eng, "engines"):
+        pytest.skip("tesserocr is not installed: the tesseract program has no engines to keep")
+    cfg = ocr.OcrConfig(lang="eng", psm=ocr.PSM_SINGLE_WORD, whitelist="0123456789")  # a mode no other test uses
+    image = ocr_image(_printed("4562", "DejaVuSans.ttf", 300), 300)
+    before = eng.engines()
+    texts = []
+    for _ in range(4):  # four threads, one after another
+        t = threading.Thread(target=lambda: texts.append(ocr.read(image, cfg).text))
+        t.start()
+        t.join()
+    assert texts == ["4562"] * 4 and eng.engines() == before + 1
+    barrier = threading.Barrier(3)
+
+    def together(_):
+        barrier.wait()  # three threads read at once
+        return ocr.read(image, cfg).text
+
+    with ThreadPoolExecutor(3) as pool:
+        assert list(pool.map(together, range(3))) == ["4562"] * 3
+    assert before + 1 <= eng.engines() <= before + 3
+    texts.clear()
+    with ThreadPoolExecutor(2) as pool:  # and they are used again
+        pool.map(lambda _: texts.append(ocr.read(image, cfg).text), range(6))
+    assert texts == ["4562"] * 6 and eng.engines() <= before + 3

@@ -401,6 +401,7 @@ def batch_work(path: str, data_dir: str | None, workers: int | None, page_timeou
     files: list[dict] = []
     pending: list[tuple[Origin, Document, Pending]] = []  # in batch order
     done: list[tuple[str, DocumentResult, str]] = []  # (file name, result, document id)
+    stored_before: list[str] = []  # documents of this batch a run that died had stored
     touched: set[tuple[str, str]] = set()  # (personnummer, month) of the 3057s and 3059s stored
     stage_ms: Counter[str] = Counter()  # summed over pages (page stages) or documents
 
@@ -454,6 +455,7 @@ def batch_work(path: str, data_dir: str | None, workers: int | None, page_timeou
                 _emit("pages", n)
                 doc_id = document_id(sha, doc.index)
                 if store.has_document(doc_id):  # stored by a run that died: not read again
+                    stored_before.append(doc_id)
                     continue
                 collect(limit - 1)
                 doc = _lean(doc)  # waiting documents hold only what readers use
@@ -466,7 +468,8 @@ def batch_work(path: str, data_dir: str | None, workers: int | None, page_timeou
                 info["quarantined_as"] = q.file.name
         collect(0)
         store.finish_file(sha, pages=info["pages"], documents=info["documents"], refused=info["refused"])
-    timed("route", agree_batch, store, [doc_id for _, _, doc_id in done])  # shared values across documents
+    # values shared by a case's documents, those of a resumed run's first part included
+    timed("route", agree_batch, store, stored_before + [doc_id for _, _, doc_id in done])
     timed("route", revalidate_invoices, store, touched)
     exported = timed("store", export, store, data)
     routes = {doc_id: (store.record(doc_id) or {}).get("route") for _, _, doc_id in done}

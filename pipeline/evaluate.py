@@ -319,6 +319,7 @@ class DocumentOutcome:
     route: str | None  # the stored record's route (None: no record holds the document's pages)
     fields: list[FieldOutcome]
     faults: list[str]  # planted by the generator (content.FAULTS)
+    held: tuple[str, ...] = ()  # the record's flags that hold it back from export (route.holds)
 
 
 def record_outcomes(folder: Path, records: list[dict]) -> list[DocumentOutcome]:
@@ -327,6 +328,7 @@ def record_outcomes(folder: Path, records: list[dict]) -> list[DocumentOutcome]:
     when its page is in the record (empty table rows are left out), else as not read."""
     from pipeline.read.parse import normalise
     from pipeline.record import flatten
+    from pipeline.route import holds
     from pipeline.synth.content import is_handwritten
 
     registry = TemplateRegistry.load()
@@ -367,7 +369,8 @@ def record_outcomes(folder: Path, records: list[dict]) -> list[DocumentOutcome]:
                                                _truth_value(kind, truth_value), value, status, conf,
                                                fld.id in d["illegible"], invalid))
             out.append(DocumentOutcome(d["doc_id"], d["form"], d["style"], d["expected_route"],
-                                       rec["route"] if rec else None, fields, d["faults"]))
+                                       rec["route"] if rec else None, fields, d["faults"],
+                                       tuple(holds(rec)) if rec else ()))
     return out
 
 

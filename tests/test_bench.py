@@ -104,3 +104,16 @@ def test_the_set_covers_issue_8s_axes():
     assert {"typed", "hand"} <= {s for c in cells for s in c.styles}
     assert any(c.real_forms for c in cells)
     assert all(c.dpi == 300 and c.bitonal for c in cells if c.speed)
+
+
+def test_a_held_record_is_counted_apart(folder, truth_records):
+    """A 3057 in validation that waits for its time reports is held back from export: the
+    outcome says so, and an unheld one says nothing."""
+    _, records = truth_records
+    i = next(i for i, r in enumerate(records) if r["route"] == "validation")
+    rec = json.loads(json.dumps(records[i]))
+    rec["flags"] = list(rec.get("flags") or []) + [{"code": "time_reports_pending", "to": "handler", "certain": True,
+                                                    "fields": [], "page": 1, "sv": "…", "en": "…"}]
+    docs = record_outcomes(folder, records[:i] + [rec] + records[i + 1:])
+    assert [d.held for d in docs if d.held] == [("time_reports_pending",)]
+    assert docs[i].held and not any(d.held for j, d in enumerate(docs) if j != i)

@@ -17,7 +17,9 @@ leave both fields as read, for an operator. The accepted field names the fields 
 (``agreed_with``); the store's audit log records the change.
 
 Runs at the end of a batch, on the batch's stored records, before the invoices are checked
-against their time reports (:func:`pipeline.assess.revalidate_invoices`).
+against their time reports (:func:`pipeline.assess.revalidate_invoices`), and again when an
+operator has decided a shared field (an operator's value counts as certain), so that the
+case's other copies of that number follow it out of review.
 """
 
 from __future__ import annotations
@@ -76,6 +78,8 @@ def _shared_fields(records: list[dict], members: Iterable[int]) -> list[tuple[in
 
 
 def _candidates(fv: Mapping) -> dict:
+    if fv["status"] in ("confirmed", "corrected"):  # an operator's decision is certain
+        return {fv["read"]: 1.0} if fv.get("read") is not None else {}
     return candidates(fv.get("read"), fv["confidence"], fv.get("alternatives", []))
 
 

@@ -601,6 +601,16 @@ class Store(ReviewQueries):
                 q = q.where(Document.route == route)
             return list(s.scalars(q))
 
+    def batch_documents(self, document_id: str) -> list[str]:
+        """The ids of the documents stored from the same batch as this one (itself included)."""
+        with self.session() as s:
+            batch = s.scalar(select(File.batch_id).join(Document, Document.file_id == File.id)
+                             .where(Document.id == document_id))
+            if batch is None:
+                return []
+            return list(s.scalars(select(Document.id).join(File, File.id == Document.file_id)
+                                  .where(File.batch_id == batch).order_by(Document.id)))
+
     def time_reports(self, person_personnummer: str, month: str) -> list[dict]:
         """The stored 3059 records of a person's month."""
         with self.session() as s:

@@ -116,3 +116,29 @@ def test_agreed_in_the_store(database_url, case):
         assert agree_batch(store, [held["document_id"], case[1]["document_id"]]) == 0  # nothing left to agree
     finally:
         store.close()
+
+
+def test_an_operators_decision_settles_the_cases_other_copies(database_url, case):
+    """Both copies of the provider's number too doubtful to agree at the batch's end; the
+    operator accepts it on one document, and the other document's copy follows it."""
+    from pipeline.review import decide
+
+    store = Store(database_url)
+    try:
+        bid = store.begin_batch("b1", date(2025, 10, 3))
+        store.begin_file(bid, "b1.pdf", SHA, date(2025, 10, 3))
+        number = _phone(case[1])["read"]
+        doubt = [(_misread(number), 0.15)]
+        first, second = _held(case[0], number, 0.8, doubt), _held(case[1], number, 0.8, doubt)
+        for rec in (first, second):
+            store.save_document(SHA, rec)
+        ids = [first["document_id"], second["document_id"]]
+        assert agree_batch(store, ids) == 0  # 0.8 against 0.15 twice: still a doubt
+        task, = store.open_review_tasks(ids[0])
+        outcome = decide.decide(store, task["id"], "anna", "accept")
+        assert outcome.route == "validation"
+        fv = _phone(store.record(ids[1]))
+        assert fv["status"] == "ok" and fv["read"] == number and fv["agreed_with"] == [f"{ids[0]}:anordnare.telefon"]
+        assert store.record(ids[1])["route"] == "validation" and store.open_review_tasks(ids[1]) == []
+    finally:
+        store.close()

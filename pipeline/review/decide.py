@@ -16,7 +16,9 @@ decisions, and the field status each leaves on the record (``pipeline.record``):
 Every decision is written to the audit log (operator, time, before, after; a personnummer
 masked). When a document's last open task is decided, it is re-validated and routed at once
 (:func:`finish_document`); a 3059's invoices of the same person and month are re-checked,
-and a 3057 is checked against its month's time reports.
+and a 3057 is checked against its month's time reports. A phone number the case's documents
+share, once accepted or corrected, decides the batch's other held copies of it
+(:func:`pipeline.across.agree_batch`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from datetime import date
 from typing import Iterable
 
 from pipeline import defs
+from pipeline.across import agree_batch
 from pipeline.assess import assess, report_key, revalidate_invoices, template_of, validate
 from pipeline.errors import BlankettError
 from pipeline.forms import FieldKind
@@ -172,7 +175,15 @@ def decide(store: Store, task_id: int, operator: str, action: str, text: str = "
     if change is None:
         return None
     route = finish_document(store, change["document_id"], operator, keys) if change["open_left"] == 0 else None
+    if action in ("accept", "correct") and _shared(store.record(change["document_id"]), change["field_id"]):
+        agree_batch(store, store.batch_documents(change["document_id"]))  # the case's other copies follow
     return Outcome(change["document_id"], change["decision"], route)
+
+
+def _shared(record: dict | None, field_id: str | None) -> bool:
+    """Is this a field the case's other documents carry too (``shared`` in the template)?"""
+    template = template_of(record) if record else None
+    return template is not None and field_id in template.shared
 
 
 def finish_document(store: Store, document_id: str, actor: str,

@@ -116,14 +116,17 @@ def agree_records(records: list[dict]) -> list[dict]:
     return [changed[i] for i in sorted(changed)]
 
 
-def agree_batch(store, document_ids: Iterable[str]) -> int:
+def agree_batch(store, document_ids: Iterable[str]) -> list[dict]:
     """Agree the shared fields of a batch's stored records (``store``: a
     :class:`pipeline.store.Store`), check the changed records again and store their new
-    route. Returns how many records changed."""
+    route. Returns the changed records as stored (a 3059 among them: its invoices are for
+    the caller to check again)."""
     records = [r for r in (store.record(d) for d in document_ids) if r is not None]
-    changed = agree_records(records)
-    for rec in changed:
+    out = []
+    for rec in agree_records(records):
         key = report_key(rec) if rec["form"] == "3057" else None
         reports = store.time_reports(*key) if key else None
-        store.update_record(validate(assess(rec, reports)), actor="pipeline", action="agreed")
-    return len(changed)
+        new = validate(assess(rec, reports))
+        store.update_record(new, actor="pipeline", action="agreed")
+        out.append(new)
+    return out

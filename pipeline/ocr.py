@@ -1,8 +1,8 @@
 """Tesseract behind one small interface.
 
 In process with tesserocr, one engine per configuration for each thread reading at a time
-(engines are lent from a pool, so they outlive the threads: see ``_TesserocrEngine``): a subprocess per crop is
-far too slow for ~200 fields a page (stack notes: 12.3 s vs 0.9 s for 120 crops). The
+(lent from a pool, so engines outlive the threads: ``_TesserocrEngine``); a subprocess per
+crop is far too slow for ~200 fields a page (stack notes: 12.3 s vs 0.9 s for 120 crops). The
 ``tesseract`` program is the fallback where tesserocr is missing, run with
 ``OMP_THREAD_LIMIT=1`` in the child only, since Tesseract's OpenMP oversubscribes the cores
 (16.7 s vs 2.9 s a page) and that variable breaks scikit-learn in our own process.
@@ -89,8 +89,8 @@ class _TesserocrEngine:
     An engine serves one thread at a time, and there are never more of a kind than threads
     reading at once. Engines outlive the threads that use them: a thread of their own per
     document (the flow's timeout) or per page (read_page's pool) had loaded the models again
-    each time (15 MB for eng, 115 MB for swe+Latin, and a fifth of a second), which made a
-    fifth of the reading time and most of the peak memory."""
+    each time (15 MB for eng, 115 MB for swe+Latin, and a fifth of a second): in the
+    benchmark, about a fifth of the reading time and 330 MB of a 1.56 GB peak."""
 
     def __init__(self) -> None:
         import tesserocr

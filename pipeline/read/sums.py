@@ -215,7 +215,7 @@ def confirm_time_rows(template: FormTemplate, readings: dict[str, Reading]) -> d
         stated = _options(hours, _int_value)
         m_opts = _options(minutes, _int_value) if minutes is not None and minutes.status != "empty" else [(0, 1.0)]
         total_opts = [(h * 60 + m, p * q) for h, p in stated for m, q in m_opts]
-        if total_opts[0][0] != sum(r.minutes for r in mine):
+        if not total_opts or total_opts[0][0] != sum(r.minutes for r in mine):
             continue  # the rows as read do not add up to the total as read: an operator looks
         fields = [r for pair in times for r in pair] + [hours]
         if minutes is not None and minutes.status != "empty":

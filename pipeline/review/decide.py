@@ -176,7 +176,10 @@ def decide(store: Store, task_id: int, operator: str, action: str, text: str = "
         return None
     route = finish_document(store, change["document_id"], operator, keys) if change["open_left"] == 0 else None
     if action in ("accept", "correct") and _shared(store.record(change["document_id"]), change["field_id"]):
-        agree_batch(store, store.batch_documents(change["document_id"]))  # the case's other copies follow
+        # the case's other copies follow; the time reports among them, their invoices too
+        agreed = agree_batch(store, store.batch_documents(change["document_id"]))
+        revalidate_invoices(store, {k for r in agreed if r["form"] == "3059" and (k := report_key(r))})
+        route = store.record(change["document_id"])["route"] if route is not None else None
     return Outcome(change["document_id"], change["decision"], route)
 
 

@@ -31,7 +31,7 @@ from itertools import product
 from pipeline import defs
 from pipeline.forms import CostTable, FormTemplate
 from pipeline.read.types import Reading
-from pipeline.rules import MINUTES_PER_DAY, TIME_KINDS, time_rows
+from pipeline.rules import MINUTES_PER_DAY, TIME_KINDS, parse_time, time_rows
 
 # a field's candidates: (value in öre or hours, as read, probability); None: left empty
 _Cand = tuple[int | None, str | None, float]
@@ -151,24 +151,17 @@ def reconcile(template: FormTemplate, readings: dict[str, Reading]) -> dict[str,
 
 # --- a 3059's rows against its page-3 totals ---------------------------------------------------
 
-def _clock_minutes(v) -> int | None:
-    """A canonical clock time ("07.30") as minutes after midnight."""
-    try:
-        h, m = str(v).split(".")
-        return int(h) * 60 + int(m)
-    except ValueError:
-        return None
-
-
 def _options(r: Reading | None, parse) -> list[tuple[int, float]]:
-    """A field's values (parsed) with their probabilities: the reading and its alternatives."""
+    """A field's values, parsed, with their probabilities: the reading and its alternatives
+    (a value the parser refuses is left out)."""
     if r is None or r.value is None:
         return []
     out = []
     for v, p in ((r.value, r.confidence),) + tuple(r.alternatives):
-        n = parse(v) if v is not None else None
-        if n is not None:
-            out.append((n, p))
+        try:
+            out.append((parse(str(v)), p))
+        except ValueError:
+            continue
     return out
 
 
@@ -181,13 +174,6 @@ def _convolve(dist: dict[int, float], options: list[tuple[int, float]]) -> dict[
             out[t + d] = out.get(t + d, 0.0) + p * q
     floor = max(out.values(), default=0.0) * defs.SUMS_PRUNE
     return {t: p for t, p in out.items() if p >= floor}
-
-
-def _int_value(v) -> int | None:
-    try:
-        return int(v)
-    except (TypeError, ValueError):
-        return None
 
 
 def confirm_time_rows(template: FormTemplate, readings: dict[str, Reading]) -> dict[str, Reading]:
@@ -212,8 +198,8 @@ def confirm_time_rows(template: FormTemplate, readings: dict[str, Reading]) -> d
         if any(m is None or m.status != "ok" for m in marks) or any(
                 t.status not in ("ok", "low_confidence") for pair in times for t in pair):
             continue  # which rows are of this kind is itself unsure, or a time was not read
-        stated = _options(hours, _int_value)
-        m_opts = _options(minutes, _int_value) if minutes is not None and minutes.status != "empty" else [(0, 1.0)]
+        stated = _options(hours, int)
+        m_opts = _options(minutes, int) if minutes is not None and minutes.status != "empty" else [(0, 1.0)]
         total_opts = [(h * 60 + m, p * q) for h, p in stated for m, q in m_opts]
         if not total_opts or total_opts[0][0] != sum(r.minutes for r in mine):
             continue  # the rows as read do not add up to the total as read: an operator looks
@@ -226,7 +212,7 @@ def confirm_time_rows(template: FormTemplate, readings: dict[str, Reading]) -> d
         top = total_opts[0][1]
         for start, end in times:
             durations = [((e - s) % MINUTES_PER_DAY, p * q)
-                         for s, p in _options(start, _clock_minutes) for e, q in _options(end, _clock_minutes)]
+                         for s, p in _options(start, parse_time) for e, q in _options(end, parse_time)]
             dist = _convolve(dist, durations)
             top *= start.confidence * end.confidence
         joint = sum(dist.get(t, 0.0) * p for t, p in total_opts)

@@ -20,6 +20,13 @@ Runs at the end of a batch, on the batch's stored records, before the invoices a
 against their time reports (:func:`pipeline.assess.revalidate_invoices`), and again when an
 operator has decided a shared field (an operator's value counts as certain), so that the
 case's other copies of that number follow it out of review.
+
+Earlier months count too: the same people send the same forms every month, so the store's
+newest records of the batch's persons and assistants (by personnummer, at most
+ACROSS_EARLIER_MAX) join their cases as partners — their accepted values (read with
+confidence, or decided by an operator) confirm this month's doubtful copy of the same number;
+they are never changed themselves. An assistant's own phone number, which no other document of
+a month carries, is decided this way once an earlier month's copy of it was accepted.
 """
 
 from __future__ import annotations
@@ -83,19 +90,23 @@ def _candidates(fv: Mapping) -> dict:
     return candidates(fv.get("read"), fv["confidence"], fv.get("alternatives", []))
 
 
-def agree_records(records: list[dict]) -> list[dict]:
+def agree_records(records: list[dict], earlier: list[dict] = ()) -> list[dict]:
     """Copies of the records whose held shared fields the case's other documents decided,
-    those fields accepted (not yet checked against the rules or routed again)."""
+    those fields accepted (not yet checked against the rules or routed again). ``earlier``:
+    records of earlier batches, partners only (their accepted values; never changed)."""
+    n = len(records)
+    records = list(records) + list(earlier)
     decided: dict[tuple[int, str], tuple] = {}
     for members in cases(records):
         fields = _shared_fields(records, members)
         for i, fid, fv in fields:
-            if fv["status"] != HELD:
+            if i >= n or fv["status"] != HELD:
                 continue
             mine = _candidates(fv)
             partners = []
             for j, gid, gv in fields:
-                if (j, gid) == (i, fid) or gv["kind"] != fv["kind"] or gv["status"] not in ACCEPTED + (HELD,):
+                usable = ACCEPTED if j >= n else ACCEPTED + (HELD,)
+                if (j, gid) == (i, fid) or gv["kind"] != fv["kind"] or gv["status"] not in usable:
                     continue
                 theirs = _candidates(gv)
                 if any(p >= defs.COPIES_MIN_SUPPORT and theirs.get(v, 0.0) >= defs.COPIES_MIN_SUPPORT
@@ -116,14 +127,29 @@ def agree_records(records: list[dict]) -> list[dict]:
     return [changed[i] for i in sorted(changed)]
 
 
+def earlier_records(store, records: list[Mapping], exclude: Iterable[str]) -> list[dict]:
+    """The store's newest records (at most ACROSS_EARLIER_MAX) of the persons and assistants
+    whose personnummer the records hold accepted, those of ``exclude`` left out."""
+    keys: dict[str, set[str]] = {"person.personnummer": set(), "assistent.personnummer": set()}
+    for rec in records:
+        flat = flatten(rec.get("fields", {}))
+        for fid, values in keys.items():
+            fv = flat.get(fid)
+            if fv is not None and fv["status"] in ACCEPTED and isinstance(fv.get("read"), str):
+                values.add(fv["read"])
+    return store.records_of(person=keys["person.personnummer"], assistent=keys["assistent.personnummer"],
+                            exclude=exclude, limit=defs.ACROSS_EARLIER_MAX)
+
+
 def agree_batch(store, document_ids: Iterable[str]) -> list[dict]:
     """Agree the shared fields of a batch's stored records (``store``: a
     :class:`pipeline.store.Store`), check the changed records again and store their new
     route. Returns the changed records as stored (a 3059 among them: its invoices are for
     the caller to check again)."""
+    document_ids = list(document_ids)
     records = [r for r in (store.record(d) for d in document_ids) if r is not None]
     out = []
-    for rec in agree_records(records):
+    for rec in agree_records(records, earlier_records(store, records, exclude=document_ids)):
         key = report_key(rec) if rec["form"] == "3057" else None
         reports = store.time_reports(*key) if key else None
         new = validate(assess(rec, reports))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from sqlalchemy import (
     JSON,
@@ -34,6 +34,7 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    or_,
     select,
 )
 from sqlalchemy.engine import Engine
@@ -103,8 +104,8 @@ class Document(Base):
     form: Mapped[str | None] = mapped_column(String(4), index=True)
     version: Mapped[str | None] = mapped_column(String(10))
     month: Mapped[str | None] = mapped_column(String(7))  # YYYY-MM of the assistance
-    person_personnummer: Mapped[str | None] = mapped_column(String(12))
-    assistent_personnummer: Mapped[str | None] = mapped_column(String(12))
+    person_personnummer: Mapped[str | None] = mapped_column(String(12), index=True)
+    assistent_personnummer: Mapped[str | None] = mapped_column(String(12), index=True)
     route: Mapped[str] = mapped_column(String(20), index=True)
     record: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
@@ -611,6 +612,20 @@ class Store(ReviewQueries):
             return list(s.scalars(select(Document.id).join(File, File.id == Document.file_id)
                                   .where(File.batch_id == batch).order_by(Document.id)))
 
+    def records_of(self, *, person: Iterable[str] = (), assistent: Iterable[str] = (),
+                   exclude: Iterable[str] = (), limit: int = 50) -> list[dict]:
+        """The newest ``limit`` stored records whose person's or assistant's personnummer (as
+        read) is one of these, the documents ``exclude`` names left out."""
+        person, assistent, exclude = sorted(set(person)), sorted(set(assistent)), sorted(set(exclude))
+        if not person and not assistent:
+            return []
+        with self.session() as s:
+            q = (select(Document.record)
+                 .where(or_(Document.person_personnummer.in_(person), Document.assistent_personnummer.in_(assistent)),
+                        Document.id.not_in(exclude))
+                 .order_by(Document.created_at.desc(), Document.id).limit(limit))
+            return list(s.scalars(q))
+
     def time_reports(self, person_personnummer: str, month: str) -> list[dict]:
         """The stored 3059 records of a person's month."""
         with self.session() as s:
@@ -721,7 +736,7 @@ def finished_documents(store: Store, changed_before: datetime) -> list[str]:
     """Ids of the finished documents — exported to FK, or sent back to the sender
     (``completion``), with no open review task — whose last change (routing, an operator's
     decision, the export) is before ``changed_before``. Used by :mod:`pipeline.retention`."""
-    from sqlalchemy import exists, or_
+    from sqlalchemy import exists
 
     open_task = exists().where(ReviewTask.document_id == Document.id, ReviewTask.open)
     with store.session() as s:

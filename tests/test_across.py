@@ -55,8 +55,9 @@ def test_documents_of_one_person_are_one_case(case):
     other = copy.deepcopy(case[0])
     flatten(other["fields"])["person.personnummer"]["value"] = "191212121212"
     flatten(other["fields"])["anordnare.orgnr"]["value"] = "5560360793"
-    groups = cases(case + [other])
-    assert sorted(map(len, groups)) == [1, len(case)]
+    assert sorted(map(len, cases(case + [other]))) == [len(case) + 1]  # the same assistant: one case
+    flatten(other["fields"])["assistent.personnummer"]["value"] = "198112189876"
+    assert sorted(map(len, cases(case + [other]))) == [1, len(case)]
 
 
 def test_a_doubtful_phone_is_decided_by_the_same_number_on_another_document(case):
@@ -140,5 +141,61 @@ def test_an_operators_decision_settles_the_cases_other_copies(database_url, case
         fv = _phone(store.record(ids[1]))
         assert fv["status"] == "ok" and fv["read"] == number and fv["agreed_with"] == [f"{ids[0]}:anordnare.telefon"]
         assert store.record(ids[1])["route"] == "validation" and store.open_review_tasks(ids[1]) == []
+    finally:
+        store.close()
+
+
+def _assistants_phone_held(rec: dict, document_id: str | None = None, doubt: float = 0.05) -> dict:
+    """The record with the assistant's own phone number read doubtfully (against a
+    misreading's ``doubt``, 1 % elsewhere), routed again (to review)."""
+    rec = copy.deepcopy(rec)
+    if document_id:
+        rec["document_id"] = document_id
+    fv = _phone(rec, "assistent_underskrift.telefon")
+    fv.update(confidence=0.99 - doubt, status="low_confidence", alternatives=[[_misread(fv["read"]), doubt]])
+    return validate(assess(rec))
+
+
+def test_earlier_records_confirm_and_are_never_changed(case):
+    """Two held copies agree when both are this batch's; an earlier batch's held copy is no
+    partner (only its accepted values are), and an earlier record is never changed."""
+    now, before = _assistants_phone_held(case[0], doubt=0.01), _assistants_phone_held(case[0], "earlier-1", 0.01)
+    assert len(agree_records([now, before])) == 2
+    assert agree_records([now], earlier=[before]) == []
+    changed, = agree_records([now], earlier=[case[0]])
+    assert changed["document_id"] == now["document_id"]
+    assert _phone(changed, "assistent_underskrift.telefon")["agreed_with"] == [
+        f"{case[0]['document_id']}:assistent_underskrift.telefon"]
+
+
+def test_an_assistants_phone_is_decided_by_an_earlier_month(database_url, case):
+    """No other document of a month carries the assistant's own number; last month's time
+    report of the same assistant, accepted then, decides this month's doubtful copy."""
+    store = Store(database_url)
+    try:
+        bid = store.begin_batch("b2", date(2025, 11, 3))
+        store.begin_file(bid, "b2.pdf", SHA, date(2025, 11, 3))
+        held = _assistants_phone_held(case[0])
+        store.save_document(SHA, held)
+        assert agree_batch(store, [held["document_id"]]) == []  # alone: for an operator
+        assert store.record(held["document_id"])["route"] == "review"
+
+        earlier = copy.deepcopy(case[0])
+        earlier["document_id"] = "earlier-1"
+        stranger = copy.deepcopy(earlier)  # the same number on another assistant's and person's report
+        stranger["document_id"] = "stranger-1"
+        for fid, value in (("person.personnummer", "191212121212"), ("anordnare.orgnr", "5560360793"),
+                           ("assistent.personnummer", "198112189876")):
+            flatten(stranger["fields"])[fid].update(read=value, value=value)
+        bid0 = store.begin_batch("b1", date(2025, 10, 3))
+        store.begin_file(bid0, "b1.pdf", "ef" * 32, date(2025, 10, 3))
+        store.save_document("ef" * 32, stranger)
+        assert agree_batch(store, [held["document_id"]]) == []  # no shared party: not used
+        store.save_document("ef" * 32, earlier)
+        changed, = agree_batch(store, [held["document_id"]])
+        fv = _phone(store.record(held["document_id"]), "assistent_underskrift.telefon")
+        assert fv["status"] == "ok" and fv["agreed_with"] == ["earlier-1:assistent_underskrift.telefon"]
+        assert store.record(held["document_id"])["route"] == "validation"
+        assert store.record("earlier-1") == earlier  # a partner, never changed
     finally:
         store.close()

@@ -22,8 +22,8 @@ operator has decided a shared field (an operator's value counts as certain), so 
 case's other copies of that number follow it out of review.
 
 Earlier months count too: the same people send the same forms every month, so the store's
-newest records of the batch's persons and assistants (by personnummer, at most
-ACROSS_EARLIER_MAX) join their cases as partners — their accepted values (read with
+newest records of the batch's persons and assistants (by personnummer, ACROSS_EARLIER_MAX of
+each) join their cases as partners — their accepted values (read with
 confidence, or decided by an operator) confirm this month's doubtful copy of the same number;
 they are never changed themselves. An assistant's own phone number, which no other document of
 a month carries, is decided this way once an earlier month's copy of it was accepted.
@@ -128,7 +128,7 @@ def agree_records(records: list[dict], earlier: list[dict] = ()) -> list[dict]:
 
 
 def earlier_records(store, records: list[Mapping], exclude: Iterable[str]) -> list[dict]:
-    """The store's newest records (at most ACROSS_EARLIER_MAX) of the persons and assistants
+    """The store's newest records (ACROSS_EARLIER_MAX of each) of the persons and assistants
     whose personnummer the records hold accepted, those of ``exclude`` left out."""
     keys: dict[str, set[str]] = {"person.personnummer": set(), "assistent.personnummer": set()}
     for rec in records:

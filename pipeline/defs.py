@@ -298,9 +298,9 @@ COPIES_WEIGHT = 0.7
 COPIES_ALTERNATIVES = 3
 COPIES_MIN_SUPPORT = 0.01
 # A case's values are also read together with the store's earlier records of its persons and
-# assistants (pipeline/across.py): the newest this many. A person's month is a 3057 and one
-# 3059 per assistant (rarely more than ten), so 50 reach back some months, while a batch's
-# look-up stays one indexed query of a few hundred kB of records.
+# assistants (pipeline/across.py): the newest this many of each personnummer. A person's month
+# is a 3057 and one 3059 per assistant (rarely more than ten), an assistant's one 3059 per
+# person, so 50 reach back some months while each look-up (an indexed query) stays small.
 ACROSS_EARLIER_MAX = 50
 # A printed-looking field is read by Tesseract (eng, digit whitelist), whose reading leads
 # unless the digit CNN is at least this sure of another valid value (then the field was

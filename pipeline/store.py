@@ -34,7 +34,6 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
-    or_,
     select,
 )
 from sqlalchemy.engine import Engine
@@ -614,17 +613,19 @@ class Store(ReviewQueries):
 
     def records_of(self, *, person: Iterable[str] = (), assistent: Iterable[str] = (),
                    exclude: Iterable[str] = (), limit: int = 50) -> list[dict]:
-        """The newest ``limit`` stored records whose person's or assistant's personnummer (as
-        read) is one of these, the documents ``exclude`` names left out."""
-        person, assistent, exclude = sorted(set(person)), sorted(set(assistent)), sorted(set(exclude))
-        if not person and not assistent:
-            return []
+        """The stored records of these persons and assistants (by personnummer as read): each
+        one's newest ``limit``, the documents ``exclude`` names left out, each record once."""
+        exclude = sorted(set(exclude))
+        keys = [(Document.person_personnummer, p) for p in sorted(set(person))]
+        keys += [(Document.assistent_personnummer, a) for a in sorted(set(assistent))]
+        out: dict[str, dict] = {}
         with self.session() as s:
-            q = (select(Document.record)
-                 .where(or_(Document.person_personnummer.in_(person), Document.assistent_personnummer.in_(assistent)),
-                        Document.id.not_in(exclude))
-                 .order_by(Document.created_at.desc(), Document.id).limit(limit))
-            return list(s.scalars(q))
+            for column, value in keys:
+                q = (select(Document.id, Document.record).where(column == value, Document.id.not_in(exclude))
+                     .order_by(Document.created_at.desc(), Document.id).limit(limit))
+                for doc_id, record in s.execute(q):
+                    out.setdefault(doc_id, record)
+        return list(out.values())
 
     def time_reports(self, person_personnummer: str, month: str) -> list[dict]:
         """The stored 3059 records of a person's month."""
@@ -736,7 +737,7 @@ def finished_documents(store: Store, changed_before: datetime) -> list[str]:
     """Ids of the finished documents — exported to FK, or sent back to the sender
     (``completion``), with no open review task — whose last change (routing, an operator's
     decision, the export) is before ``changed_before``. Used by :mod:`pipeline.retention`."""
-    from sqlalchemy import exists
+    from sqlalchemy import exists, or_
 
     open_task = exists().where(ReviewTask.document_id == Document.id, ReviewTask.open)
     with store.session() as s:

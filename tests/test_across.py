@@ -197,5 +197,10 @@ def test_an_assistants_phone_is_decided_by_an_earlier_month(database_url, case):
         assert fv["status"] == "ok" and fv["agreed_with"] == ["earlier-1:assistent_underskrift.telefon"]
         assert store.record(held["document_id"])["route"] == "validation"
         assert store.record("earlier-1") == earlier  # a partner, never changed
+        assistant = _phone(earlier, "assistent.personnummer")["read"]
+        newest = store.records_of(assistent=[assistant], limit=1)
+        assert [r["document_id"] for r in newest] == ["earlier-1"]  # each one's newest `limit`
+        assert store.records_of(assistent=[assistant], exclude=["earlier-1"], limit=1)[0]["document_id"] == \
+            held["document_id"]
     finally:
         store.close()

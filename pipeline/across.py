@@ -93,7 +93,8 @@ def _candidates(fv: Mapping) -> dict:
 def agree_records(records: list[dict], earlier: list[dict] = ()) -> list[dict]:
     """Copies of the records whose held shared fields the case's other documents decided,
     those fields accepted (not yet checked against the rules or routed again). ``earlier``:
-    records of earlier batches, partners only (their accepted values; never changed)."""
+    records of other batches (earlier ones, as a rule), partners only (their accepted values;
+    never changed)."""
     n = len(records)
     records = list(records) + list(earlier)
     decided: dict[tuple[int, str], tuple] = {}

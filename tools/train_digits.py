@@ -19,6 +19,7 @@ of a digit and digits with a neighbour's slice or a stop stuck to them (the wron
 reader's segmentation search); tried once, no gain, not in the committed model.
 
 Runs in about 10 minutes on 2 CPU cores (torch threads = 2); prints the held-out accuracy.
+The committed weights: ``--seed 7 --epochs 6 --copies 3`` (627 s; held-out MNIST 99.40 %).
 """
 
 from __future__ import annotations

@@ -246,6 +246,14 @@ READER_FLOOR = 0.01
 # overall; amounts 0.35, 88 % right against 74 % at 1.0).
 READER_WEIGHTS = (0.7, 1.0)
 READER_WEIGHTS_BY_KIND: dict[str, tuple[float, float]] = {"amount": (0.35, 1.0)}
+# Kinds whose readings are conditioned on their validity when the readers are combined: an
+# invalid string a reader listed is a misreading and does not count as doubt ("none of
+# these" keeps only what no reader listed). A phone number follows the numbering plan (the
+# forms ask for the area code); a reader's doubt between a number and the same number with a
+# digit doubled or dropped (11 digits of a mobile number) is not a doubt about the number.
+# Not for kinds whose invalid values people do write (a personnummer with a wrong check
+# digit, a 25th hour): there an invalid reading must stay a doubt.
+COMBINE_CONDITIONED_KINDS = ("phone",)
 # A digit field looks printed when the tops and the bottoms of its digits each lie within
 # this share of the digit height (a font's digits share one height and baseline; hand-printed
 # ones wander), counting the digits whose height is within TYPED_HEIGHT_BAND of the median
@@ -319,14 +327,14 @@ OCR_ONLY_CONFIDENCE = 0.5
 # one confidence); a path with fewer than 150 calibration readings takes the stricter of
 # that and the default (a few dozen readings say little about a 0.2 % tail). Hand-written
 # text is never accepted (1.0): Tesseract is 0.95–0.96 sure of wrong names as of right ones.
-# Checked on seeds 103/104 + 303/304 (400 documents, 76,641 fields: 97.4 % accepted, 27
+# Checked on seeds 103/104 + 303/304 (400 documents, 76,641 fields: 97.5 % accepted, 27
 # accepted readings wrong, 0.036 %; session 9's readers), docs/benchmarks.md. Recalibrate when
 # a reader changes.
 ACCEPT_CONFIDENCE_DEFAULT = 0.95
 ACCEPT_CONFIDENCE: dict[str, float] = {
     "amount": 0.969279, "clock_time": 0.988106, "date": 0.932176, "day": 0.985335,
     "hours": 0.991056, "minutes": 0.995172, "organisationsnummer": 0.95, "personnummer": 0.958338,
-    "phone": 0.994452, "text": 1.0, "year_month": 0.99221,
+    "phone": 0.994609, "text": 1.0, "year_month": 0.99221,
 }
 # The same for printed readings: digit fields Tesseract led (printed-looking, TYPED_ALIGN_MAX),
 # whose confidence is 1 − (1 − Tesseract's string confidence)(1 − the digit readers'
@@ -336,7 +344,7 @@ ACCEPT_CONFIDENCE_PRINTED_DEFAULT = 0.99
 ACCEPT_CONFIDENCE_PRINTED: dict[str, float] = {
     "amount": 0.945297, "clock_time": 0.914228, "date": 0.990187, "day": 0.995728, "hours": 0.99246,
     "minutes": 0.996886, "organisationsnummer": 0.99976, "personnummer": 0.679961,
-    "phone": 0.911718, "text": 0.88, "year_month": 0.949981,
+    "phone": 0.997504, "text": 0.88, "year_month": 0.949981,
 }
 
 # --- checkboxes (pipeline/read/marks.py) ----------------------------------------------

@@ -113,6 +113,21 @@ def test_mass_on_invalid_strings_lowers_confidence():
     assert p.value == "07.30" and p.probability < 0.5
 
 
+def test_a_phone_number_is_read_on_the_numbering_plan():
+    """Readers torn between a mobile number and the same number with a digit doubled (11
+    digits: no Swedish number) are sure of the number; a doubt between two valid numbers,
+    or mass on strings no reader listed, stays a doubt. A clock time is not conditioned."""
+    ph = FieldKind.phone
+    doubled = [[("0762234153", 0.9), ("07622341537", 0.08)], [("0762234153", 0.93), ("07622234153", 0.06)]]
+    assert combine(ph, doubled, floor=0.01).probability > 0.995
+    valid = [[("0762234153", 0.9), ("0962234153", 0.08)], [("0762234153", 0.93), ("0962234153", 0.06)]]
+    assert combine(ph, valid, floor=0.01).probability < 0.995
+    unlisted = [[("0762234153", 0.9)], [("0762234153", 0.93)]]
+    assert combine(ph, unlisted, floor=0.01).probability < combine(ph, doubled, floor=0.01).probability
+    invalid_time = [[("07.30", 0.9), ("07.301", 0.08)], [("07.30", 0.93), ("077.30", 0.06)]]
+    assert combine(CT, invalid_time, floor=0.01).probability < 0.995
+
+
 def test_one_reader_alone_still_reads():
     p = combine(CT, [[("07.30", 0.99)], []], floor=0.01)
     assert p.value == "07.30"

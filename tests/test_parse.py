@@ -32,6 +32,10 @@ REF = date(2026, 11, 23)
     # a space splits kronor into thousands only: these are misreads (a lost comma), not amounts
     (K.amount, "2631 70", None), (K.amount, "47 2021 04", None), (K.amount, "12 34", None), (K.amount, "1 2345,00", None),
     (K.phone, "070-123 45 67", "0701234567"), (K.phone, "+46 70 123 45 67", "+46701234567"), (K.phone, "12", None),
+    # the numbering plan: a trunk 0, an area code not starting with 0, 7–10 digits; a mobile 10
+    (K.phone, "08-123 45", "0812345"), (K.phone, "031-12 34 56", "031123456"), (K.phone, "0046 70 123 45 67", "0046701234567"),
+    (K.phone, "070-123 45 678", None), (K.phone, "070-123 45 6", None), (K.phone, "6701234567", None),
+    (K.phone, "0012345", None), (K.phone, "0031234567", "0031234567"), (K.phone, "00812345", None),
     (K.text, "  Anna   Berg ", "Anna Berg"), (K.text, "   ", None), (K.text, "Emma Nilsson:", "Emma Nilsson"), (K.text, "| Ingrid Holm |", "Ingrid Holm"),
 ])
 def test_normalise(kind, written, canonical):

@@ -147,12 +147,21 @@ def amount(s: str) -> str | None:
 
 def phone(s: str) -> str | None:
     """A phone number's digits (a leading + kept): spacing and dashes are how people group
-    them, not part of the number."""
+    them, not part of the number. The forms ask for the number with its area code
+    ("Telefon, även riktnummer"): a Swedish number in national format is a trunk 0, an area
+    code that does not start with 0, and the subscriber's number, 7–10 digits in all
+    (Stockholm's 08 with five digits up to ten); a mobile number (07x) has exactly 10 (the
+    Swedish numbering plan, PTS). An international number (a leading + or 00) has 9–15
+    digits with its country code."""
     t = s.strip()
     d = _digits(t)
-    if not (7 <= len(d) <= 13 and re.fullmatch(r"[0-9\s\-+()/]+", t)):
+    if not re.fullmatch(r"[0-9\s\-+()/]+", t):
         return None
-    return ("+" if t.startswith("+") else "") + d
+    if t.startswith("+") or d.startswith("00"):
+        return ("+" if t.startswith("+") else "") + d if 9 <= len(d) <= 15 else None
+    if not re.fullmatch(r"0[1-9][0-9]{5,8}", d) or (d.startswith("07") and len(d) != 10):
+        return None
+    return d
 
 
 # Marks OCR makes of a box edge or a speck at either end of a line of writing; no name or
@@ -225,7 +234,8 @@ def combine(kind: FieldKind, readers: list[list[tuple[str, float]]], *, floor: f
     probabilities, each reader's summing to at most 1) as one: a product of experts.
 
     Each reader gives each valid value the probability of its strings, and the rest of its
-    mass (invalid strings, strings it did not list) to "none of these"; a value a reader did
+    mass (invalid strings, strings it did not list; for a kind of
+    ``defs.COMBINE_CONDITIONED_KINDS`` only the latter) to "none of these"; a value a reader did
     not list gets ``floor`` from it. A value's score is the product over the readers, and its
     probability its share of all scores, "none of these" included: readers that agree make a
     sure value, readers that disagree, or that both put their mass on invalid strings, a
@@ -234,13 +244,18 @@ def combine(kind: FieldKind, readers: list[list[tuple[str, float]]], *, floor: f
     w = weights or (1.0,) * len(readers)
     pools = [pooled(kind, c, month=month, reference=reference) for c in readers]
     totals = [max(1.0, sum(p for _, p in c)) for c in readers]  # a beam's shares may round over 1
+    # a kind whose validity is a fact of the world (a phone number follows the numbering
+    # plan) is conditioned on it: a listed string that breaks it is a misreading, not a doubt
+    # about the value, and leaves "none of these"; the strings no reader listed stay in it
+    kept = ([sum(p for _, p in c) for c in readers] if kind.value in defs.COMBINE_CONDITIONED_KINDS
+            else [sum(pool.values()) for pool in pools])
     values = {v for pool in pools for v in pool}
     if not values:
         best = next((c[0][0] for c in readers if c), "")
         return Parsed(None, 0.0, (), f"no valid {kind.value} among the readings (best: {best!r})")
     score = {v: float(np.prod([(pool.get(v, 0.0) / t + floor) ** e for pool, t, e in zip(pools, totals, w)]))
              for v in values}
-    other = float(np.prod([(max(0.0, 1.0 - sum(pool.values()) / t) + floor) ** e for pool, t, e in zip(pools, totals, w)]))
+    other = float(np.prod([(max(0.0, 1.0 - k / t) + floor) ** e for k, t, e in zip(kept, totals, w)]))
     z = sum(score.values()) + other
     ranked = sorted(score.items(), key=lambda kv: kv[1], reverse=True)
     (value, p), rest = ranked[0], ranked[1:]

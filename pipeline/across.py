@@ -149,6 +149,8 @@ def agree_batch(store, document_ids: Iterable[str]) -> list[dict]:
     the caller to check again)."""
     document_ids = list(document_ids)
     records = [r for r in (store.record(d) for d in document_ids) if r is not None]
+    if not any(fv["status"] == HELD for _, _, fv in _shared_fields(records, range(len(records)))):
+        return []  # nothing to decide: the store's earlier records are not looked up
     out = []
     for rec in agree_records(records, earlier_records(store, records, exclude=document_ids)):
         key = report_key(rec) if rec["form"] == "3057" else None

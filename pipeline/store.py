@@ -612,7 +612,7 @@ class Store(ReviewQueries):
                                   .where(File.batch_id == batch).order_by(Document.id)))
 
     def records_of(self, *, person: Iterable[str] = (), assistent: Iterable[str] = (),
-                   exclude: Iterable[str] = (), limit: int = 50) -> list[dict]:
+                   exclude: Iterable[str] = (), limit: int) -> list[dict]:
         """The stored records of these persons and assistants (by personnummer as read): each
         one's newest ``limit``, the documents ``exclude`` names left out, each record once."""
         exclude = sorted(set(exclude))

@@ -444,6 +444,9 @@ def batch_work(path: str, data_dir: str | None, workers: int | None, page_timeou
         if before in ("done", "refused"):
             info["skipped"] = f"seen before ({before}): file {sha[:12]}… yields no new records"
             logger.info("%s: %s", f.name, info["skipped"])
+            # still refused: a run that died between refusing the file and quarantining it
+            # must not have the inbox archive it now
+            info["refused"] = store.refusal(sha) if before == "refused" else None
             continue
         try:
             for doc in _file_documents(f, registry, logger):

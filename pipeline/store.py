@@ -490,6 +490,11 @@ class Store(ReviewQueries):
         with self.session() as s:
             return s.scalar(select(File.status).where(File.sha256 == sha256))
 
+    def refusal(self, sha256: str) -> str | None:
+        """Why a file was refused (None: it was not, or is not known)."""
+        with self.session() as s:
+            return s.scalar(select(File.reason).where(File.sha256 == sha256, File.status == "refused"))
+
     def begin_file(self, batch_id: int, name: str, sha256: str, received: date | None) -> str:
         """Register a file; returns its status before this call (None: new)."""
         with self.session() as s:

@@ -153,6 +153,21 @@ def test_every_document_is_stored_once(env, default_run, registry):
     died.close()
 
 
+def test_a_refused_file_stays_refused_when_run_again(env, tmp_path):
+    """The sweep's processor refuses a file and the inbox quarantines it; a sweep killed in
+    between runs the file again, seen before: it is still refused (and so quarantined), not
+    archived as a file that yielded nothing."""
+    flows, _ = env
+    data = DataDir.resolve(tmp_path / "refused").ensure()
+    bad = tmp_path / "c.pdf"
+    bad.write_bytes(b"%PDF-1.4\nnot really a PDF\n")
+    first = flows.run_batch(bad, data, workers=1, quarantine_unusable=False)
+    reason = first.summary["files"][0]["refused"]
+    assert reason
+    again = flows.run_batch(bad, data, workers=1, quarantine_unusable=False)
+    assert again.summary["files"][0]["refused"] == reason and "seen before" in again.summary["files"][0]["skipped"]
+
+
 def test_dask_cluster_gives_the_same_results(env, default_run, two_documents, tmp_path):
     """process_batch on a local Dask cluster with two worker processes reads exactly what the
     default thread runner read (into a data directory of its own: the file is new there)."""

@@ -217,14 +217,14 @@ class BatchRun:
     documents: list[DocumentResult] = field(default_factory=list)
 
 
-def _file_documents(path: Path, registry: TemplateRegistry,
+def _file_documents(path: Path, registry: TemplateRegistry, received: date,
                     logger: logging.Logger | logging.LoggerAdapter) -> Iterator[Document[PageResult]]:
-    """The documents of one file, re-opening it after an I/O error (documents already handed
-    over are skipped); other errors propagate."""
+    """The documents of one file, whose post FK received on ``received``, re-opening it after
+    an I/O error (documents already handed over are skipped); other errors propagate."""
     handed, attempt = 0, 0
     while True:
         try:
-            for i, doc in enumerate(process_file(path, registry)):
+            for i, doc in enumerate(process_file(path, registry, received)):
                 if i >= handed:
                     handed += 1
                     yield doc
@@ -449,7 +449,7 @@ def batch_work(path: str, data_dir: str | None, workers: int | None, page_timeou
             info["refused"] = store.refusal(sha) if before == "refused" else None
             continue
         try:
-            for doc in _file_documents(f, registry, logger):
+            for doc in _file_documents(f, registry, origin.received, logger):
                 n = len(doc.pages) + len(doc.attachments)
                 info["pages"] += n
                 info["documents"] += 1

@@ -89,7 +89,8 @@ def process_document(doc: Document[PageResult], threads: int = 1, crop_dir: Path
             continue
         template = rp.template
         readings.update(doc.pages[n].readings)  # read with the page (identity fields)
-        for r in read_page(rp, month=_month(readings), threads=threads, skip=set(readings)):
+        for r in read_page(rp, month=_month(readings), threads=threads, skip=set(readings),
+                           received=doc.pages[n].received):
             readings[r.field_id] = r
     if template is not None:  # amounts that must add up, and the running header's copies, read together
         readings = agree(template, reconcile(template, readings))

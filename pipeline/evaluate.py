@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +80,7 @@ def score_batch(truth_path: Path, registry: TemplateRegistry) -> PageScores:
     i = 0
     for f in batch_files(truth_path):
         for page in ingest.pages(f):
-            r = process_page(page, registry)
+            r = process_page(page, registry, received=batch_received(truth))
             t = truth["pages"][i]
             results.append(r)
             docs += splitter.add(i, r.ident, r.identity)
@@ -146,6 +147,14 @@ class FieldSample:
     written: str | None  # the exact string drawn, "<illegible>" for a scrawl
     illegible: bool
     page: object  # RegisteredPage: .crop(field, pad_mm), .ink_crop(field, pad_mm), .dpi
+    received: date | None = None  # the batch's received day (the latest of its documents')
+
+
+def batch_received(truth: dict) -> date | None:
+    """A generated batch's received day, as the mailroom gives one per batch: the latest of
+    its documents' (``bench`` runs the pipeline with the same)."""
+    days = [d["received_date"] for d in truth["documents"] if d.get("received_date")]
+    return date.fromisoformat(max(days)) if days else None
 
 
 def iter_field_samples(folder: Path, registry: TemplateRegistry | None = None):
@@ -158,6 +167,7 @@ def iter_field_samples(folder: Path, registry: TemplateRegistry | None = None):
     for tp in sorted(folder.glob("*.truth.json")):
         truth = json.loads(tp.read_text(encoding="utf-8"))
         docs = {d["doc_id"]: d for d in truth["documents"]}
+        received = batch_received(truth)
         i = 0
         for f in batch_files(tp):
             for page in ingest.pages(f):
@@ -165,7 +175,7 @@ def iter_field_samples(folder: Path, registry: TemplateRegistry | None = None):
                 i += 1
                 if t["kind"] != "form":
                     continue
-                r = process_page(page, registry)
+                r = process_page(page, registry, received=received)
                 if r.ident.key != f"{t['form']}/{t['version']}/{t['page']}" or r.registered is None or not r.registered.ok:
                     continue
                 d = docs[t["document"]]
@@ -174,7 +184,7 @@ def iter_field_samples(folder: Path, registry: TemplateRegistry | None = None):
                         batch=truth["batch"], doc_id=d["doc_id"], style=d["style"],
                         handwritten=is_handwritten(d["style"], fld.id, fld.kind),
                         field=fld, truth=d["values"].get(fld.id), written=t["written"].get(fld.id),
-                        illegible=fld.id in d["illegible"], page=r.registered,
+                        illegible=fld.id in d["illegible"], page=r.registered, received=received,
                     )
 
 
@@ -240,11 +250,12 @@ def field_outcomes(folder: Path, registry: TemplateRegistry | None = None) -> li
         month = None  # the month last read on the document's pages (bounds its days, dates)
         pages = [s.page for i, s in enumerate(samples) if i == 0 or s.page is not samples[i - 1].page]
         for page in pages:  # the document's pages, in batch order
-            page_readings, _ = read_identity(page)
+            page_readings, _ = read_identity(page, samples[0].received)
             ym = page_readings.get("header.year_month")
             if ym is not None and isinstance(ym.value, str):
                 month = ym.value
-            readings |= page_readings | {r.field_id: r for r in read_page(page, month=month, skip=set(page_readings))}
+            readings |= page_readings | {r.field_id: r for r in read_page(page, month=month, skip=set(page_readings),
+                                                                          received=samples[0].received)}
         template = samples[0].page.template
         readings = agree(template, reconcile(template, readings))
         for s in samples:

@@ -117,6 +117,9 @@ class Field(_Strict):
     required_when: list[str] = []
     frame: Frame = "box"
     cells: int | None = None  # comb cells
+    # the value lies on or before the day FK received the post: the month a report is for
+    # has begun, a signature's date has come (a later reading is a misreading)
+    before_received: bool = False
 
     _box = field_validator("box")(classmethod(lambda cls, v: _check_box(v)))
 
@@ -230,6 +233,7 @@ class ExpandedField(BaseModel):
     required_when: tuple[str, ...] = ()
     frame: Frame = "box"
     cells: int | None = None
+    before_received: bool = False
     table: str | None = None
     row: int | None = None
     column: str | None = None
@@ -295,6 +299,7 @@ class FormTemplate(_Strict):
                     id=f.id, page=p.number, kind=f.kind, box=f.box, label=f.label, label_at=f.label_at,
                     name_sv=f.name_sv, name_en=f.name_en, required=f.required,
                     required_when=tuple(f.required_when), frame=f.frame, cells=f.cells,
+                    before_received=f.before_received,
                 )
             for t in p.tables:
                 for n in t.row_numbers():

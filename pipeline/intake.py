@@ -74,7 +74,7 @@ def process_batch(path: Path, registry: TemplateRegistry, data: DataDir) -> Iter
     """Every file of a batch through the page pipeline; unusable files quarantined."""
     for f in batch_paths(path):
         try:
-            docs = list(process_file(f, registry))
+            docs = list(process_file(f, registry, received_date(f)))
         except InputFileError as e:
             yield FileOutcome(f, quarantined=quarantine(f, data, str(e)))
             continue

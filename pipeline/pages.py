@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Iterator
 
@@ -31,6 +32,7 @@ class PageResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
     readings: dict = field(default_factory=dict)  # field id → Reading, read with the page
     identity: dict[str, str] = field(default_factory=dict)  # confidently read identity fields
+    received: date | None = None  # the day FK received the post (its file's)
 
     @property
     def ok(self) -> bool:
@@ -45,7 +47,8 @@ class PageResult:
         return None
 
 
-def process_page(page: ingest.PageImage, registry: TemplateRegistry, ingest_ms: float = 0.0) -> PageResult:
+def process_page(page: ingest.PageImage, registry: TemplateRegistry, ingest_ms: float = 0.0,
+                 received: date | None = None) -> PageResult:
     t0 = time.perf_counter()
     ip = identify(page, registry)
     t1 = time.perf_counter()
@@ -53,21 +56,22 @@ def process_page(page: ingest.PageImage, registry: TemplateRegistry, ingest_ms: 
     t2 = time.perf_counter()
     rotation = ip.oriented.rotation if ip.oriented is not None else 0
     skew = rp.skew_deg if rp is not None else (ip.oriented.skew_deg if ip.oriented is not None else 0.0)
-    readings, identity = read_identity(rp) if rp is not None and rp.ok else ({}, {})
+    readings, identity = read_identity(rp, received) if rp is not None and rp.ok else ({}, {})
     t3 = time.perf_counter()
     return PageResult(page.source, page.index, ip.ident, rp, rotation, skew,
                       {"ingest": ingest_ms, "identify": (t1 - t0) * 1e3, "register": (t2 - t1) * 1e3,
-                       "identity": (t3 - t2) * 1e3}, readings, identity)
+                       "identity": (t3 - t2) * 1e3}, readings, identity, received)
 
 
-def read_identity(rp: RegisteredPage) -> tuple[dict, dict[str, str]]:
-    """Read the page's identity fields (month, personnummer); keep the confident values."""
+def read_identity(rp: RegisteredPage, received: date | None = None) -> tuple[dict, dict[str, str]]:
+    """Read the page's identity fields (month, personnummer); keep the confident values.
+    ``received``: the day FK received the post (a month reported cannot lie after it)."""
     from pipeline.read.fields import read_field
 
     fields = rp.template.fields_by_id
     readings, identity = {}, {}
     for key, fid in rp.template.page(rp.page_number).identity.items():
-        r = read_field(rp, fields[fid])
+        r = read_field(rp, fields[fid], received=received)
         readings[fid] = r
         if r.status == "ok" and isinstance(r.value, str):
             identity[key] = r.value
@@ -78,9 +82,11 @@ def page_counts(registry: TemplateRegistry) -> dict[str, int]:
     return {t.key: len(t.pages) for t in registry}
 
 
-def process_file(path: str | Path, registry: TemplateRegistry) -> Iterator[Document[PageResult]]:
-    """Documents of one batch file, in feed order. Raises InputFileError when the file cannot
-    be opened at all (the caller quarantines it)."""
+def process_file(path: str | Path, registry: TemplateRegistry,
+                 received: date | None = None) -> Iterator[Document[PageResult]]:
+    """Documents of one batch file, in feed order; ``received`` is the day FK received its
+    post. Raises InputFileError when the file cannot be opened at all (the caller
+    quarantines it)."""
     splitter: Splitter[PageResult] = Splitter(page_counts(registry))
     pages = ingest.pages(path)
     while True:
@@ -89,7 +95,7 @@ def process_file(path: str | Path, registry: TemplateRegistry) -> Iterator[Docum
             page = next(pages)
         except StopIteration:
             break
-        result = process_page(page, registry, (time.perf_counter() - t0) * 1e3)
+        result = process_page(page, registry, (time.perf_counter() - t0) * 1e3, received)
         yield from splitter.add(result, result.ident, result.identity)
     yield from splitter.finish()
 

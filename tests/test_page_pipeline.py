@@ -306,3 +306,25 @@ def test_mend_dropout_gives_back_the_feet_of_writing_on_a_rule():
     assert mended[:, 60:65].sum() == 11 * 5    # nothing given back under a stroke that ends above
     given = np.nonzero(mask & ~mended)
     assert given[1].min() >= 20 - 5 and given[1].max() < 25 + 5  # only within DROPOUT_MEND_MM of writing
+
+
+@pytest.mark.parametrize("style", ["typed", "hand"])
+def test_a_month_after_the_post_came_is_not_read_as_the_page_month(registry, style):
+    """The month a report is for has begun when FK receives it (``before_received`` in the
+    template): read with a received day after it, the page's month is the one written;
+    with a received day before it, the same ink is no month the page can carry, and it does
+    not tie the page to a document."""
+    from datetime import date
+
+    from pipeline.synth import fill
+
+    t = registry.get("3059", "016F003")
+    rng = np.random.default_rng(21)
+    ink = fill.fill_page(t, 1, {"header.year_month": "2024-11"}, fill.Writer.random(rng, style), rng, 200).ink
+    s = _scan(fill.compose(render.render_blank_image(t, 1, 200), ink), 200, 3, bitonal=True, upside_down=False)
+    after = process_page(_page(s), registry, received=date(2024, 12, 3))
+    assert after.readings["header.year_month"].value == "2024-11"
+    assert after.identity.get("year_month") in (None, "2024-11")  # (a hand month may be held)
+    before = process_page(_page(s), registry, received=date(2024, 10, 20))
+    r = before.readings["header.year_month"]
+    assert r.value != "2024-11" and r.status != "ok" and "year_month" not in before.identity

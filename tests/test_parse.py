@@ -10,7 +10,7 @@ from hypothesis import given, strategies as st
 
 from pipeline.forms import FieldKind as K
 from pipeline.ids import corrupt_check_digit, luhn_digit
-from pipeline.read.parse import normalise, parse
+from pipeline.read.parse import combine, normalise, parse
 
 REF = date(2026, 11, 23)
 
@@ -58,6 +58,32 @@ def test_a_misread_year_gives_way_to_the_plausible_one():
     beam = [("2021-12-31", 0.6), ("2024-12-31", 0.3)]
     assert parse(K.date, beam, month="2024-12").value == "2024-12-31"
     assert parse(K.date, beam).value == "2021-12-31"  # without the month both can be
+
+
+def test_a_month_reported_or_a_signature_lies_before_the_post_was_received():
+    got = date(2024, 1, 8)  # a December report, received in January
+    assert normalise(K.year_month, "2023-12", received=got) == "2023-12"
+    assert normalise(K.year_month, "2024-01", received=got) == "2024-01"  # begun: may be sent early
+    assert normalise(K.year_month, "2028-12", received=got) is None  # a 3 read as an 8
+    assert normalise(K.year_month, "2024-02", received=got) is None
+    assert normalise(K.year_month, "2021-12", received=got) == "2021-12"  # late: a flag, not a misreading
+    assert normalise(K.date, "2024-01-08", received=got) == "2024-01-08"  # signed the day it came
+    assert normalise(K.date, "2024-01-09", received=got) is None
+    assert normalise(K.date, "24-01-03", received=got, month="2023-12") == "2024-01-03"
+    assert normalise(K.clock_time, "7.00", received=got) == "07.00"  # other kinds: no bound
+
+
+def test_a_month_after_receipt_is_doubt_not_a_reading():
+    """Both readers sure of a month after the post came: held, not read as the next best."""
+    got = date(2024, 1, 8)
+    readers = [[("202812", 0.96), ("202312", 0.03)], [("202812", 0.97), ("202312", 0.02)]]
+    free = combine(K.year_month, readers, floor=0.01)
+    assert free.value == "2028-12" and free.probability > 0.99
+    bound = combine(K.year_month, readers, floor=0.01, received=got)
+    assert bound.value == "2023-12" and bound.probability < 0.5
+    # a true month the readers agree on keeps its confidence
+    sure = [[("202312", 0.97), ("202812", 0.02)], [("202312", 0.98), ("202812", 0.01)]]
+    assert combine(K.year_month, sure, floor=0.01, received=got).probability > 0.99
 
 
 def test_day_within_the_month():

@@ -22,6 +22,7 @@ gets a status: ``empty`` (no ink), ``unreadable`` (ink, but no valid reading),
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 
 import numpy as np
 
@@ -85,10 +86,12 @@ def digit_alignment(ds) -> float | None:
 
 
 def read_number(page: RegisteredPage, f: ExpandedField, month: str | None = None,
-                image: FieldImage | None = None, line: list[tuple[str, float]] | None = None) -> Reading:
+                image: FieldImage | None = None, line: list[tuple[str, float]] | None = None,
+                received: date | None = None) -> Reading:
     """A digit field, read by the character reader and the line reader and the two combined;
     ``image`` (its ``digits.field_image``) and ``line`` (the line reader's strings) when the
-    page's digit fields were prepared in one batch."""
+    page's digit fields were prepared in one batch. ``received``: the day FK received the
+    post, which a field of ``before_received`` cannot lie after."""
     from pipeline.read.digits import field_image, read_digit_string
     from pipeline.read.lines import read_line
 
@@ -100,7 +103,8 @@ def read_number(page: RegisteredPage, f: ExpandedField, month: str | None = None
     if line is None:
         line = read_line(page, f, image)
     weights = defs.READER_WEIGHTS_BY_KIND.get(f.kind.value, defs.READER_WEIGHTS)
-    p = combine(f.kind, [cands, line], floor=defs.READER_FLOOR, weights=weights, month=month)
+    received = received if f.before_received else None
+    p = combine(f.kind, [cands, line], floor=defs.READER_FLOOR, weights=weights, month=month, received=received)
     value, confidence, alternatives = p.value, p.probability, p.alternatives
     raw = cands[0][0] if cands else None
     align = digit_alignment(ds)
@@ -113,7 +117,7 @@ def read_number(page: RegisteredPage, f: ExpandedField, month: str | None = None
         # printed-looking, or the CNN found nothing valid (a typed value it cut up badly):
         # Tesseract reads it; as the only valid reading it is taken, for review unless printed
         typed = read_text(page, f)
-        tv = normalise(f.kind, typed.text, month=month) if typed is not None else None
+        tv = normalise(f.kind, typed.text, month=month, received=received) if typed is not None else None
         # the same digits with other separators ("252,99" / CNN "25299", its comma lost):
         # the CNN confirms the digits, Tesseract, which reads punctuation, places them
         same_digits = bool(tv is not None and cands and _digits(typed.text) == _digits(cands[0][0]))
@@ -150,7 +154,8 @@ def read_words(page: RegisteredPage, f: ExpandedField) -> Reading:
 
 
 def read_field(page: RegisteredPage, f: ExpandedField, month: str | None = None,
-               image: FieldImage | None = None, line: list[tuple[str, float]] | None = None) -> Reading:
+               image: FieldImage | None = None, line: list[tuple[str, float]] | None = None,
+               received: date | None = None) -> Reading:
     if f.kind == FieldKind.checkbox:
         from pipeline.read.marks import read_checkbox
 
@@ -160,14 +165,15 @@ def read_field(page: RegisteredPage, f: ExpandedField, month: str | None = None,
 
         return read_signature(page, f)
     if f.kind in DIGIT_KINDS:
-        return read_number(page, f, month, image, line)
+        return read_number(page, f, month, image, line, received)
     return read_words(page, f)
 
 
 def read_page(page: RegisteredPage, month: str | None = None, threads: int = 1,
-              skip: set[str] | None = None) -> list[Reading]:
+              skip: set[str] | None = None, received: date | None = None) -> list[Reading]:
     """Every field of a registered page (but those in ``skip``, already read), in template
-    order. ``month`` (YYYY-MM) lets days be checked against the month; ``threads`` > 1 reads
+    order. ``month`` (YYYY-MM) lets days be checked against the month, ``received`` (the
+    day FK received the post) months and signatures' dates against it; ``threads`` > 1 reads
     fields in parallel (Tesseract and the numpy recogniser release the GIL)."""
     from pipeline.read.digits import field_image
     from pipeline.read.lines import read_lines
@@ -179,7 +185,7 @@ def read_page(page: RegisteredPage, month: str | None = None, threads: int = 1,
     lines = read_lines(page, numbers, images)
 
     def one(f: ExpandedField) -> Reading:
-        return read_field(page, f, month, images.get(f.id), lines.get(f.id))
+        return read_field(page, f, month, images.get(f.id), lines.get(f.id), received)
 
     if threads <= 1:
         return [one(f) for f in fields]

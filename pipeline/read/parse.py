@@ -174,8 +174,28 @@ def text(s: str) -> str | None:
     return t or None
 
 
-def normalise(kind: FieldKind, s: str, *, month: str | None = None, reference: date | None = None) -> str | None:
-    """The canonical value of one candidate string, or None when it is not valid for the kind."""
+def by_received(kind: FieldKind, value: str, received: date) -> bool:
+    """A month or date that lies on or before ``received``, the day FK received the post (a
+    field of ``before_received`` in the template: the month a report is for, a signature's
+    date). Other kinds have no such bound."""
+    if kind == FieldKind.year_month:
+        return value <= received.isoformat()[:7]
+    if kind == FieldKind.date:
+        return value <= received.isoformat()
+    return True
+
+
+def normalise(kind: FieldKind, s: str, *, month: str | None = None, reference: date | None = None,
+              received: date | None = None) -> str | None:
+    """The canonical value of one candidate string, or None when it is not valid for the kind
+    (with ``received``, a month or date after the post was received is not)."""
+    v = _normalise(kind, s, month=month, reference=reference)
+    if v is not None and received is not None and not by_received(kind, v, received):
+        return None
+    return v
+
+
+def _normalise(kind: FieldKind, s: str, *, month: str | None = None, reference: date | None = None) -> str | None:
     if kind == FieldKind.personnummer:
         return personnummer(s, reference)
     if kind == FieldKind.organisationsnummer:
@@ -202,23 +222,23 @@ def normalise(kind: FieldKind, s: str, *, month: str | None = None, reference: d
 
 
 def pooled(kind: FieldKind, candidates: list[tuple[str, float]], *, month: str | None = None,
-           reference: date | None = None) -> dict[str, float]:
+           reference: date | None = None, received: date | None = None) -> dict[str, float]:
     """The valid values among a reader's candidate strings, each with the summed probability
     of the strings that normalise to it (``7.00`` and ``07.00`` are one reading)."""
     out: dict[str, float] = {}
     for s, p in candidates:
-        v = normalise(kind, s, month=month, reference=reference)
+        v = normalise(kind, s, month=month, reference=reference, received=received)
         if v is not None:
             out[v] = out.get(v, 0.0) + p
     return out
 
 
 def parse(kind: FieldKind, candidates: list[tuple[str, float]], *, month: str | None = None,
-          reference: date | None = None) -> Parsed:
+          reference: date | None = None, received: date | None = None) -> Parsed:
     """The most probable candidate that is valid for ``kind``, its probability among all
     the candidates offered."""
     total = sum(p for _, p in candidates) or 1.0
-    pool = pooled(kind, candidates, month=month, reference=reference)
+    pool = pooled(kind, candidates, month=month, reference=reference, received=received)
     if not pool:
         best = candidates[0][0] if candidates else ""
         return Parsed(None, 0.0, (), f"no valid {kind.value} among the readings (best: {best!r})")
@@ -229,7 +249,7 @@ def parse(kind: FieldKind, candidates: list[tuple[str, float]], *, month: str | 
 
 def combine(kind: FieldKind, readers: list[list[tuple[str, float]]], *, floor: float,
             weights: tuple[float, ...] | None = None, month: str | None = None,
-            reference: date | None = None) -> Parsed:
+            reference: date | None = None, received: date | None = None) -> Parsed:
     """Two or more independent readings of one field (their candidate strings with
     probabilities, each reader's summing to at most 1) as one: a product of experts.
 
@@ -242,7 +262,7 @@ def combine(kind: FieldKind, readers: list[list[tuple[str, float]]], *, floor: f
     doubtful one. ``weights``: each reader's exponent (how far its probabilities are
     trusted; 1 each by default)."""
     w = weights or (1.0,) * len(readers)
-    pools = [pooled(kind, c, month=month, reference=reference) for c in readers]
+    pools = [pooled(kind, c, month=month, reference=reference, received=received) for c in readers]
     totals = [max(1.0, sum(p for _, p in c)) for c in readers]  # a beam's shares may round over 1
     # a kind whose validity is a fact of the world (a phone number follows the numbering
     # plan) is conditioned on it: a listed string that breaks it is a misreading, not a doubt

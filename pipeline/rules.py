@@ -384,9 +384,15 @@ def summa_findings(template: FormTemplate, values: Mapping[str, Value]) -> list[
 
 
 def deadline_findings(values: Mapping[str, Value], received: date | None) -> list[Finding]:
+    """The month reported against the day FK received the form: after the deadline, a flag;
+    a month that had not begun (the assistance it reports was not yet given: a slip in the
+    year, as a rule), for the sender to put right."""
     v = values.get("header.year_month")
     if received is None or not isinstance(v, str) or _month(values) is None:
         return []
+    if v > received.isoformat()[:7]:
+        return [Finding("month_not_begun", "completion", ("header.year_month",), 1,
+                        {"month": v, "received": received.isoformat()})]
     if is_late(v, received):
         return [Finding("late", None, ("header.year_month",), 1,
                         {"deadline": deadline_for(v).isoformat(), "received": received.isoformat()})]

@@ -160,6 +160,16 @@ def test_deadline_is_a_flag():
     assert [(f.code, f.route) for f in got] == [("late", None)]
 
 
+def test_a_month_not_begun_when_the_form_came_goes_to_the_sender():
+    """Read with certainty (an operator confirmed what the paper says), a month after the
+    day the post came is a slip only the sender can put right; the month itself is fine."""
+    v = {"header.year_month": "2026-09"}
+    assert rules.deadline_findings(v, date(2026, 9, 1)) == []  # begun: may be sent on its last days
+    got = rules.deadline_findings(v, date(2026, 8, 31))
+    assert [(f.code, f.route, f.fields) for f in got] == [("month_not_begun", "completion", ("header.year_month",))]
+    assert got[0].params == {"month": "2026-09", "received": "2026-08-31"}
+
+
 def test_municipality_share_per_week():
     # 2025-09-01 is a Monday. Week 36: 5 days of 5 h = 25 h → 20 h municipality. A night row
     # from Sunday 7 September 22.00 to Monday 06.00 puts 2 h in week 36 and 6 h in week 37.

@@ -327,14 +327,14 @@ OCR_ONLY_CONFIDENCE = 0.5
 # one confidence); a path with fewer than 150 calibration readings takes the stricter of
 # that and the default (a few dozen readings say little about a 0.2 % tail). Hand-written
 # text is never accepted (1.0): Tesseract is 0.95–0.96 sure of wrong names as of right ones.
-# Checked on seeds 103/104 + 303/304 (400 documents, 76,641 fields: 97.5 % accepted, 27
-# accepted readings wrong, 0.036 %; session 9's readers), docs/benchmarks.md. Recalibrate when
+# Checked on seeds 103/104 + 303/304 (400 documents, 76,641 fields: 97.6 % accepted, 21
+# accepted readings wrong, 0.028 %; session 10's readers), docs/benchmarks.md. Recalibrate when
 # a reader changes.
 ACCEPT_CONFIDENCE_DEFAULT = 0.95
 ACCEPT_CONFIDENCE: dict[str, float] = {
-    "amount": 0.969279, "clock_time": 0.988106, "date": 0.932176, "day": 0.985335,
-    "hours": 0.991056, "minutes": 0.995172, "organisationsnummer": 0.95, "personnummer": 0.958338,
-    "phone": 0.994609, "text": 1.0, "year_month": 0.99221,
+    "amount": 0.967735, "clock_time": 0.990156, "date": 0.96366, "day": 0.980294,
+    "hours": 0.991716, "minutes": 0.993488, "organisationsnummer": 0.95,
+    "personnummer": 0.953527, "phone": 0.994866, "text": 1.0, "year_month": 0.957118,
 }
 # The same for printed readings: digit fields Tesseract led (printed-looking, TYPED_ALIGN_MAX),
 # whose confidence is 1 − (1 − Tesseract's string confidence)(1 − the digit readers'
@@ -342,9 +342,9 @@ ACCEPT_CONFIDENCE: dict[str, float] = {
 # one baseline (TEXT_PRINTED_SHARE), Tesseract's mean word confidence.
 ACCEPT_CONFIDENCE_PRINTED_DEFAULT = 0.99
 ACCEPT_CONFIDENCE_PRINTED: dict[str, float] = {
-    "amount": 0.945297, "clock_time": 0.914228, "date": 0.990187, "day": 0.995728, "hours": 0.99246,
-    "minutes": 0.996886, "organisationsnummer": 0.99976, "personnummer": 0.679961,
-    "phone": 0.997504, "text": 0.88, "year_month": 0.949981,
+    "amount": 0.945739, "clock_time": 0.914216, "date": 0.990186, "day": 0.996599,
+    "hours": 0.986416, "minutes": 0.996886, "organisationsnummer": 0.999763,
+    "personnummer": 0.679961, "phone": 0.993812, "text": 0.88, "year_month": 0.956758,
 }
 
 # --- checkboxes (pipeline/read/marks.py) ----------------------------------------------

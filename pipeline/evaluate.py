@@ -343,12 +343,7 @@ def record_outcomes(folder: Path, records: list[dict]) -> list[DocumentOutcome]:
     from pipeline.synth.content import is_handwritten
 
     registry = TemplateRegistry.load()
-    by_first_page = {}
-    for rec in records:
-        pages = rec["source"]["pages"]
-        if pages:
-            first = min(pages, key=lambda p: (p["file"], p["index"]))
-            by_first_page[(first["file"], first["index"])] = rec
+    by_first_page = records_by_first_page(records)
     out = []
     for tp in sorted(folder.glob("*.truth.json")):
         truth = json.loads(tp.read_text(encoding="utf-8"))
@@ -382,6 +377,18 @@ def record_outcomes(folder: Path, records: list[dict]) -> list[DocumentOutcome]:
             out.append(DocumentOutcome(d["doc_id"], d["form"], d["style"], d["expected_route"],
                                        rec["route"] if rec else None, fields, d["faults"],
                                        tuple(holds(rec)) if rec else ()))
+    return out
+
+
+def records_by_first_page(records: list[dict]) -> dict[tuple[str, int], dict]:
+    """Stored records by their first page (file, index in file): how a generated document
+    (its truth's first page, :func:`_page_files`) finds its record."""
+    out = {}
+    for rec in records:
+        pages = rec["source"]["pages"]
+        if pages:
+            first = min(pages, key=lambda p: (p["file"], p["index"]))
+            out[(first["file"], first["index"])] = rec
     return out
 
 

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline.config import DataDir  # noqa: E402
-from pipeline.evaluate import _page_files, _truth_value  # noqa: E402
+from pipeline.evaluate import _page_files, _truth_value, records_by_first_page  # noqa: E402
 from pipeline.forms import TemplateRegistry  # noqa: E402
 from pipeline.record import flatten  # noqa: E402
 from pipeline.route import REVIEW_STATUSES  # noqa: E402
@@ -36,12 +36,7 @@ def held_documents(folder: Path, data: Path) -> list[dict]:
     store = Store.open(DataDir(data), url=f"sqlite:///{data / 'blankett.sqlite'}")
     records = store.records()
     store.close()
-    by_first_page = {}
-    for rec in records:
-        pages = rec["source"]["pages"]
-        if pages:
-            first = min(pages, key=lambda p: (p["file"], p["index"]))
-            by_first_page[(first["file"], first["index"])] = rec
+    by_first_page = records_by_first_page(records)
     out = []
     for tp in sorted(folder.glob("*.truth.json")):
         truth = json.loads(tp.read_text(encoding="utf-8"))

@@ -170,6 +170,12 @@ DROPOUT_MEND_MM = 0.4
 # within 1.5 mm of its neighbouring characters, dust usually does not.
 DESPECKLE_MAX_MM2 = 0.2
 DESPECKLE_ISOLATION_MM = 1.5
+# A faint stroke (grey scan, a light hand, a ballpoint that skips) is darker than paper
+# (~240) but mostly lighter than INK_LEVEL: its dark spots are small components of ink. Faint
+# ink is darker than FAINT_INK_LEVEL. A spot inside more than DESPECKLE_FAINT_FACTOR times the
+# speck size of faint ink is part of a stroke, not dust (dust's own blur adds less than that).
+FAINT_INK_LEVEL = 210
+DESPECKLE_FAINT_FACTOR = 3.0
 # The skanningsID digits are 2.3–2.6 mm tall (FK's print, measured); glyph-sized ink
 # components in the ID window are those 1.2–5 mm tall. Tesseract wants a white margin.
 ID_GLYPH_HEIGHT_MM = (1.2, 5.0)

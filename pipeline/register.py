@@ -577,19 +577,25 @@ def mend_dropout(image: np.ndarray, mask: np.ndarray, dpi: float) -> np.ndarray:
 def despeckle(img: np.ndarray, dpi: float) -> np.ndarray:
     """Whiten dust: ink specks smaller than DESPECKLE_MAX_MM2 with no other ink within
     DESPECKLE_ISOLATION_MM. A written full stop or decimal comma sits next to its digits and
-    is kept."""
+    is kept. So is the dark core of a faint stroke (a ballpoint that skips, a light hand on a
+    grey scan): it lies in a larger area of faint ink (darker than FAINT_INK_LEVEL),
+    where dust is a speck on its own."""
     k = dpi / defs.MM_PER_INCH
-    ink = (img < 160).astype(np.uint8)
+    max_px = defs.DESPECKLE_MAX_MM2 * k * k
+    ink = (img < defs.INK_LEVEL).astype(np.uint8)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
-    small = stats[:, cv2.CC_STAT_AREA] <= defs.DESPECKLE_MAX_MM2 * k * k
+    small = stats[:, cv2.CC_STAT_AREA] <= max_px
     small[0] = False
     if not small.any():
         return img
     big = (~small[labels]) & (ink > 0)
     r = max(1, int(round(defs.DESPECKLE_ISOLATION_MM * k)))
     near_big = cv2.dilate(big.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))) > 0
+    _, faint, faint_stats, _ = cv2.connectedComponentsWithStats((img < defs.FAINT_INK_LEVEL).astype(np.uint8),
+                                                               connectivity=8)
+    in_stroke = (faint_stats[faint, cv2.CC_STAT_AREA] > defs.DESPECKLE_FAINT_FACTOR * max_px) & (faint > 0)
     isolated = np.ones(n, bool)
-    ys, xs = np.nonzero(small[labels] & near_big)
+    ys, xs = np.nonzero(small[labels] & (near_big | in_stroke))
     isolated[np.unique(labels[ys, xs])] = False
     drop = small & isolated
     out = img.copy()

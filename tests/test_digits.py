@@ -135,6 +135,26 @@ def test_broken_five_is_one_digit(clf):
     assert r.digits == "53", r.text
 
 
+def test_a_faint_digit_is_read(clf):
+    """A light hand or a skipping ballpoint on a grey scan: the 7 mostly lighter than the
+    ink cut (INK_LEVEL 160), dark only where the pen landed. Cut at the ink level, only a
+    speck of it is left and the field reads "2"; evened to the 2's ink, "27"."""
+    two, seven = glyph("2", 40), glyph("7", 40)
+    img = compose([(two, 20, 20), (seven, 20 + two.shape[1] + 8, 20)])
+    x7 = 20 + two.shape[1] + 8
+    part = img[:, x7:]
+    part[:] = np.where(part < 250, np.maximum(part, 175), part)  # the 7 faint: 175 and lighter
+    ys, xs = np.nonzero(part[:, :8] < 200)  # the pen lands at the top left of the bar: darker
+    part[ys, xs] = 140
+    assert (img[:, x7:] < 160).sum() < 0.2 * (img[:, x7:] < 200).sum()
+    r = read(img, clf)
+    assert r.digits == "27", r.text
+    # normal ink is left exactly as it was: the readers see what they were trained on
+    from pipeline.read.digits import even_ink
+    dark = compose(line("27"))
+    assert (even_ink(dark) == dark).all()
+
+
 def test_thin_one_is_kept(clf):
     one = np.zeros((40, 3), np.float32)
     one[:, :] = 1.0  # a hand-printed 1: a bare 3 px stroke

@@ -128,6 +128,23 @@ def test_a_label_scrap_above_the_writing_is_not_read():
     assert ocr.read(ocr_image(ink, 200), config_for(K.text)).text == "Mohammed Öberg"
 
 
+def test_despeckle_drops_dust_but_not_a_faint_stroke():
+    """Dust (a dark speck on its own) goes; the dark spots of a faint stroke, each as small
+    as dust, stay with the stroke they lie in."""
+    from pipeline.register import despeckle
+
+    dpi = 300.0
+    img = np.full((120, 200), 245, np.uint8)
+    img[60:63, 20:180] = 185  # a faint stroke, 13.5 mm long: lighter than the ink cut
+    spots = [(61, x) for x in range(30, 180, 30)]
+    for y, x in spots:  # darker spots along it, each 4 px (0.03 mm²)
+        img[y: y + 2, x: x + 2] = 120
+    img[20:22, 100:102] = 40  # a dust speck, 1 mm² clear of anything
+    out = despeckle(img, dpi)
+    assert (out[20:22, 100:102] == 255).all()
+    assert all((out[y: y + 2, x: x + 2] == 120).all() for y, x in spots)
+
+
 def test_string_confidence_is_the_product_of_the_characters():
     from pipeline.ocr import OcrResult
 

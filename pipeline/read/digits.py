@@ -34,6 +34,8 @@ from typing import Literal, Sequence
 import cv2
 import numpy as np
 
+from pipeline import defs
+
 MM_PER_INCH = 25.4
 WEIGHTS = Path(__file__).with_name("digits.npz")
 
@@ -156,6 +158,10 @@ def _load(path: str) -> DigitClassifier:
 
 # A pixel is ink below this grey level (0 black … 255 paper); register.despeckle uses the same.
 INK_LEVEL = 160
+# Faint strokes (see even_ink): faint ink is darker than defs.FAINT_INK_LEVEL; a stroke whose
+# darkest 5 % is lighter than FAINT_CORE is faint, and is darkened so that they are EVEN_CORE
+# (ballpoint and toner on a grey scan: 30–80).
+FAINT_CORE, EVEN_CORE = 100, 60
 # Coverage of a pixel: (COVER_PAPER − grey) / COVER_SPAN, clipped to 0..1.
 COVER_PAPER, COVER_SPAN = 250.0, 200.0
 # Components smaller than this are dust (mm²). A written full stop (0.35 mm pen) is ≥ 0.1 mm².
@@ -284,6 +290,33 @@ def _coverage(img: np.ndarray) -> np.ndarray:
     return np.clip((COVER_PAPER - img.astype(np.float32)) / COVER_SPAN, 0.0, 1.0)
 
 
+def even_ink(img: np.ndarray) -> np.ndarray:
+    """A field crop with faint strokes darkened to the ink of the rest (a skipping
+    ballpoint, a light hand on a grey scan): each area of faint ink (darker than
+    defs.FAINT_INK_LEVEL) that holds ink (darker than INK_LEVEL) but whose darkest part is lighter
+    than FAINT_CORE is scaled from the paper's level so that its darkest part is EVEN_CORE.
+    Normal ink is left as it is, so the readers see what they were trained on; without
+    this, the faint part of a stroke falls under INK_LEVEL's cut and a 7 reads as a 1."""
+    dark = img < INK_LEVEL
+    if not dark.any():
+        return img
+    n, lab = cv2.connectedComponents((img < defs.FAINT_INK_LEVEL).astype(np.uint8), connectivity=8)
+    out = None
+    paper = float(np.median(img))
+    for i in np.unique(lab[dark]):
+        if i == 0:
+            continue
+        sel = lab == i
+        core = float(np.percentile(img[sel], 5))
+        if core <= FAINT_CORE or paper - core < 1.0:
+            continue
+        if out is None:
+            out = img.astype(np.float32)
+        k = (paper - EVEN_CORE) / (paper - core)
+        out[sel] = np.clip(paper - (paper - out[sel]) * k, 0.0, 255.0)
+    return img if out is None else out.astype(np.uint8)
+
+
 def _upright(mask: np.ndarray) -> float:
     """The shear that makes the writing's strokes most vertical (sharpest column profile)."""
     ys, xs = np.nonzero(mask)
@@ -316,6 +349,7 @@ class _Field:
 
     def __init__(self, img: np.ndarray, dpi: float, inner: tuple[int, int, int, int] | None):
         self.px = dpi / MM_PER_INCH
+        img = even_ink(img)
         mask = img < INK_LEVEL
         if inner is not None:  # keep components that are mostly inside the box proper
             mask = self._inside(mask, inner)

@@ -155,6 +155,24 @@ def test_a_faint_digit_is_read(clf):
     assert (even_ink(dark) == dark).all()
 
 
+def test_label_scraps_above_the_writing_are_not_read(clf):
+    """What the dropout leaves of a label printed in the box above the writing (its edges on a
+    grey scan, broken bits of small print) is not part of the number: both readers read only
+    the band of writing (seen on 3057 page 2: "2023-06" read as nothing valid)."""
+    from pipeline.read.lines import LineReader, field_input
+
+    parts = line("2023-06", cap=36, base=100)
+    x = 10
+    for ch in "Personnummer":
+        g = glyph(ch, 12).copy()
+        g[::3, :] = 0  # broken up
+        parts.append((g, x, 20))
+        x += g.shape[1] + 2
+    img = compose(parts, w=400, h=120)
+    assert read(img, clf).text == "2023-06"
+    assert LineReader.load().candidates([field_input(img, DPI)], k=1)[0][0][0] == "2023-06"
+
+
 def test_thin_one_is_kept(clf):
     one = np.zeros((40, 3), np.float32)
     one[:, :] = 1.0  # a hand-printed 1: a bare 3 px stroke

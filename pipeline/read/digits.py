@@ -349,7 +349,11 @@ class _Field:
 
     def __init__(self, img: np.ndarray, dpi: float, inner: tuple[int, int, int, int] | None):
         self.px = dpi / MM_PER_INCH
-        img = even_ink(img)
+        from pipeline.read.text import main_line
+
+        # only the band of writing: scraps of the printed label above it (its edges outside
+        # the dropout mask, on a grey scan) read as digits otherwise
+        img = main_line(even_ink(img), dpi)
         mask = img < INK_LEVEL
         if inner is not None:  # keep components that are mostly inside the box proper
             mask = self._inside(mask, inner)

@@ -176,6 +176,11 @@ DESPECKLE_ISOLATION_MM = 1.5
 # speck size of faint ink is part of a stroke, not dust (dust's own blur adds less than that).
 FAINT_INK_LEVEL = 210
 DESPECKLE_FAINT_FACTOR = 3.0
+# A field's label printed inside its box: what the dropout leaves of it (FK's print is not
+# exactly our replica: another face, a little offset) lies within the label's place as the
+# template sets it; this much around it (mm) covers registration, that offset and paper that
+# is not flat (up to about 1 mm, see synth.scan.WARP_MAX_MM).
+LABEL_SCRAP_MARGIN_MM = 0.8
 # The skanningsID digits are 2.3–2.6 mm tall (FK's print, measured); glyph-sized ink
 # components in the ID window are those 1.2–5 mm tall. Tesseract wants a white margin.
 ID_GLYPH_HEIGHT_MM = (1.2, 5.0)

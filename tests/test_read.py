@@ -145,6 +145,29 @@ def test_despeckle_drops_dust_but_not_a_faint_stroke():
     assert all((out[y: y + 2, x: x + 2] == 120).all() for y, x in spots)
 
 
+def test_what_the_dropout_leaves_of_a_label_is_not_writing(registry):
+    """A sliver of a field's printed label that the print dropout missed (FK's face runs a
+    little longer than the replica's, or the sheet was not flat) is not ink in the field; a
+    stroke that starts there and runs down into the box is."""
+    from pipeline.ingest import PageImage
+    from pipeline.pages import process_page
+    from pipeline.read.fields import read_field
+    from pipeline.synth.render import label_box, render_blank_image
+
+    t = registry.get("3059", "016F003")
+    f = next(f for f in t.expanded_fields(1) if f.id == "berakningsperiod.2.tom")
+    res = process_page(PageImage(None, 0, render_blank_image(t, 1, 300), 300.0, False, "png"), registry)
+    rp = res.registered
+    assert read_field(rp, f).status == "empty"
+    k = rp.px_per_mm
+    x0, y0, x1, y1 = label_box(t, f)
+    x, top, bottom = int((x1 + 0.4) * k), int((y0 + 0.3) * k), int((y1 - 0.2) * k)
+    rp.image[top:bottom, x:x + 3] = 0  # 0.25 mm x 1.9 mm, just past the label's end
+    assert read_field(rp, f).status == "empty"
+    rp.image[bottom:bottom + int(3.5 * k), x:x + 3] = 0  # the same stroke, on into the box
+    assert read_field(rp, f).status != "empty"
+
+
 def test_string_confidence_is_the_product_of_the_characters():
     from pipeline.ocr import OcrResult
 

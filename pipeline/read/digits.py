@@ -764,7 +764,31 @@ def field_image(page, field, pad_mm: float = PAD_MM) -> tuple[np.ndarray, tuple[
     cy0 = max(0, int(round((y - pad_mm) * k)))
     inner = (int(round(x * k)) - cx0, int(round(y * k)) - cy0,
              int(round((x + w) * k)) - cx0, int(round((y + h) * k)) - cy0)
-    return img, inner
+    return _without_label_scraps(img, page, field, (cx0, cy0)), inner
+
+
+def _without_label_scraps(img: np.ndarray, page, field, origin: tuple[int, int]) -> np.ndarray:
+    """The crop without what the print dropout left of the field's own label (the edges of
+    its letters where FK's print and our replica of it differ: an empty field on FK's real
+    forms read as "ink, no valid date"): ink components (faint ink included) lying wholly
+    within the label's place, widened by defs.LABEL_SCRAP_MARGIN_MM. Writing that reaches
+    into the label's place also runs out of it, and stays."""
+    from pipeline.synth.render import label_box
+
+    lb = label_box(page.template, field)
+    if lb is None:
+        return img
+    k, m = page.px_per_mm, defs.LABEL_SCRAP_MARGIN_MM
+    x0, y0 = (lb[0] - m) * k - origin[0], (lb[1] - m) * k - origin[1]
+    x1, y1 = (lb[2] + m) * k - origin[0], (lb[3] + m) * k - origin[1]
+    n, lab, st, _ = cv2.connectedComponentsWithStats((img < defs.FAINT_INK_LEVEL).astype(np.uint8), connectivity=8)
+    inside = ((st[:, 0] >= x0) & (st[:, 1] >= y0) & (st[:, 0] + st[:, 2] <= x1) & (st[:, 1] + st[:, 3] <= y1))
+    inside[0] = False
+    if not inside.any():
+        return img
+    out = img.copy()
+    out[inside[lab]] = 255
+    return out
 
 
 def read_digit_string(page, field, pad_mm: float = PAD_MM, clf: DigitClassifier | None = None,

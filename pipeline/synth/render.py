@@ -234,19 +234,35 @@ def _draw_frame(pc: _PageCanvas, box, frame: str, cells: int | None) -> None:
             pc.line(cx, y + h, cx, y + h - tick)
 
 
+def _label_at(f: Field) -> tuple[float, float]:
+    x, y, w, h = f.box
+    if f.label_at is not None:
+        return f.label_at
+    if f.kind.value == "checkbox":
+        return (x + w + CHECKBOX_LABEL_GAP_MM, y + h - CHECKBOX_LABEL_RAISE_MM)
+    return (x + LABEL_OFFSET_MM[0], y + LABEL_OFFSET_MM[1])
+
+
 def _draw_label(pc: _PageCanvas, f: Field, size_pt: float = LABEL_SIZE_PT) -> None:
     if not f.label:
         return
-    x, y, w, h = f.box
-    if f.label_at is not None:
-        at = f.label_at
-    elif f.kind.value == "checkbox":
-        at = (x + w + CHECKBOX_LABEL_GAP_MM, y + h - CHECKBOX_LABEL_RAISE_MM)
-    else:
-        at = (x + LABEL_OFFSET_MM[0], y + LABEL_OFFSET_MM[1])
+    at = _label_at(f)
     leading = pt_to_mm(DEFAULT_LEADING_SHARE * size_pt)
     for i, ln in enumerate(f.label.split("\n")):
         pc.text(ln, (at[0], at[1] + i * leading), size_pt)
+
+
+def label_box(t: FormTemplate, f: Field) -> tuple[float, float, float, float] | None:
+    """Where a field's label is printed (x0, y0, x1, y1 in mm, from its first line's cap
+    height to its last line's descenders), as ``_draw_label`` sets it; None: no label."""
+    if not f.label:
+        return None
+    size = t.label_size_pt or LABEL_SIZE_PT
+    x, y = _label_at(f)
+    lines = f.label.split("\n")
+    width = max(pt_to_mm(stringWidth(ln, FONT, size)) for ln in lines)
+    last = y + (len(lines) - 1) * pt_to_mm(DEFAULT_LEADING_SHARE * size)
+    return (x, y - pt_to_mm(CAP_HEIGHT_SHARE * size), x + width, last + pt_to_mm(DESCENDER_SHARE * size))
 
 
 def _draw_page(pc: _PageCanvas, t: FormTemplate, p: Page) -> None:

@@ -181,6 +181,10 @@ DESPECKLE_FAINT_FACTOR = 3.0
 # template sets it; this much around it (mm) covers registration, that offset and paper that
 # is not flat (up to about 1 mm, see synth.scan.WARP_MAX_MM).
 LABEL_SCRAP_MARGIN_MM = 0.8
+# The same for the short ticks a page prints in a field's box (the 3059's between its
+# beräkningsperiod dates are 2.24 mm): lines shorter than this (mm). Comb ticks are not
+# among them: a digit stands beside each.
+PRINT_TICK_MAX_MM = 3.0
 # The skanningsID digits are 2.3–2.6 mm tall (FK's print, measured); glyph-sized ink
 # components in the ID window are those 1.2–5 mm tall. Tesseract wants a white margin.
 ID_GLYPH_HEIGHT_MM = (1.2, 5.0)

@@ -147,8 +147,8 @@ def test_despeckle_drops_dust_but_not_a_faint_stroke():
 
 def test_what_the_dropout_leaves_of_a_label_is_not_writing(registry):
     """A sliver of a field's printed label that the print dropout missed (FK's face runs a
-    little longer than the replica's, or the sheet was not flat) is not ink in the field; a
-    stroke that starts there and runs down into the box is."""
+    little longer than the replica's, or the sheet was not flat), or of a tick printed in its
+    box, is not ink in the field; a stroke that starts there and runs down into the box is."""
     from pipeline.ingest import PageImage
     from pipeline.pages import process_page
     from pipeline.read.fields import read_field
@@ -166,6 +166,12 @@ def test_what_the_dropout_leaves_of_a_label_is_not_writing(registry):
     assert read_field(rp, f).status == "empty"
     rp.image[bottom:bottom + int(3.5 * k), x:x + 3] = 0  # the same stroke, on into the box
     assert read_field(rp, f).status != "empty"
+    # the tick printed at the right edge of "Från och med" (167.51 mm, 163.07-165.31), 0.5 mm
+    # off the replica's where the sheet did not lie flat
+    f = next(f for f in t.expanded_fields(1) if f.id == "berakningsperiod.3.from")
+    rp = process_page(PageImage(None, 0, render_blank_image(t, 1, 300), 300.0, False, "png"), registry).registered
+    rp.image[int(163.1 * k):int(165.3 * k), int(167.01 * k):int(167.01 * k) + 3] = 0
+    assert read_field(rp, f).status == "empty"
 
 
 def test_string_confidence_is_the_product_of_the_characters():

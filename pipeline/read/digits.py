@@ -25,6 +25,7 @@ its centre of mass at the centre.
 from __future__ import annotations
 
 import heapq
+import math
 import re
 from dataclasses import dataclass, field as dc_field
 from functools import lru_cache
@@ -767,22 +768,40 @@ def field_image(page, field, pad_mm: float = PAD_MM) -> tuple[np.ndarray, tuple[
     return _without_label_scraps(img, page, field, (cx0, cy0)), inner
 
 
-def _without_label_scraps(img: np.ndarray, page, field, origin: tuple[int, int]) -> np.ndarray:
-    """The crop without what the print dropout left of the field's own label (the edges of
-    its letters where FK's print and our replica of it differ: an empty field on FK's real
-    forms read as "ink, no valid date"): ink components (faint ink included) lying wholly
-    within the label's place, widened by defs.LABEL_SCRAP_MARGIN_MM. Writing that reaches
-    into the label's place also runs out of it, and stays."""
+def _print_places(page, field) -> list[tuple[float, float, float, float]]:
+    """Where print lies in or at the field (x0, y0, x1, y1 mm): its own label, and the short
+    lines (ticks, shorter than defs.PRINT_TICK_MAX_MM) the page draws within its box."""
     from pipeline.synth.render import label_box
 
-    lb = label_box(page.template, field)
-    if lb is None:
+    places = [lb] if (lb := label_box(page.template, field)) is not None else []
+    x, y, w, h = field.box
+    for d in page.template.page(page.page_number).drawing:
+        if d.line is None:
+            continue
+        x1, y1, x2, y2 = d.line
+        if (math.hypot(x2 - x1, y2 - y1) < defs.PRINT_TICK_MAX_MM
+                and x <= max(x1, x2) and min(x1, x2) <= x + w and y <= max(y1, y2) and min(y1, y2) <= y + h):
+            places.append((min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)))
+    return places
+
+
+def _without_label_scraps(img: np.ndarray, page, field, origin: tuple[int, int]) -> np.ndarray:
+    """The crop without what the print dropout left of the print in the field (the edges of
+    its label's letters where FK's print and our replica of it differ, a tick that a sheet
+    not lying flat moved: an empty field on FK's real forms read as "ink, no valid date"):
+    ink components (faint ink included) lying wholly within one such place
+    (:func:`_print_places`), widened by defs.LABEL_SCRAP_MARGIN_MM. Writing that reaches into
+    such a place also runs out of it, and stays."""
+    places = _print_places(page, field)
+    if not places:
         return img
-    k, m = page.px_per_mm, defs.LABEL_SCRAP_MARGIN_MM
-    x0, y0 = (lb[0] - m) * k - origin[0], (lb[1] - m) * k - origin[1]
-    x1, y1 = (lb[2] + m) * k - origin[0], (lb[3] + m) * k - origin[1]
     n, lab, st, _ = cv2.connectedComponentsWithStats((img < defs.FAINT_INK_LEVEL).astype(np.uint8), connectivity=8)
-    inside = ((st[:, 0] >= x0) & (st[:, 1] >= y0) & (st[:, 0] + st[:, 2] <= x1) & (st[:, 1] + st[:, 3] <= y1))
+    k, m = page.px_per_mm, defs.LABEL_SCRAP_MARGIN_MM
+    inside = np.zeros(n, bool)
+    for px0, py0, px1, py1 in places:
+        x0, y0 = (px0 - m) * k - origin[0], (py0 - m) * k - origin[1]
+        x1, y1 = (px1 + m) * k - origin[0], (py1 + m) * k - origin[1]
+        inside |= ((st[:, 0] >= x0) & (st[:, 1] >= y0) & (st[:, 0] + st[:, 2] <= x1) & (st[:, 1] + st[:, 3] <= y1))
     inside[0] = False
     if not inside.any():
         return img

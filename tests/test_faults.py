@@ -32,6 +32,7 @@ from pipeline.cli import _stop as stop_process_group
 from pipeline.cli import start_prefect_server
 from pipeline.config import DataDir
 from pipeline.errors import StoreUnavailableError
+from pipeline.route import holds
 
 ROOT = Path(__file__).resolve().parents[1]
 BLANKETT = [sys.executable, "-m", "pipeline.cli"]
@@ -141,7 +142,8 @@ def test_killed_at_random_points_every_page_is_accounted_for_exactly_once(prefec
         files = {name.split("-", 1)[1]: (status, n_pages, n_docs, sha) for name, status, n_pages, n_docs, sha in
                  c.execute(text("SELECT name, status, pages, documents, sha256 FROM files"))}
         records = [json.loads(r) if isinstance(r, str) else r for (r,) in c.execute(text("SELECT record FROM documents"))]
-        exported = dict(c.execute(text("SELECT id, export_name FROM documents WHERE route = 'validation'")).all())
+        validated = {i: (name, json.loads(r) if isinstance(r, str) else r) for i, name, r in
+                     c.execute(text("SELECT id, export_name, record FROM documents WHERE route = 'validation'"))}
     db.dispose()
     assert sorted(files) == ["a.tif", "b.tif", "c.pdf"]
     assert files["c.pdf"][0] == "refused"
@@ -152,7 +154,10 @@ def test_killed_at_random_points_every_page_is_accounted_for_exactly_once(prefec
         assert [[p["index"] for p in r["source"]["pages"]] for r in mine] == docs, name
         assert all(r["source"]["attachments"] == 0 for r in mine)
     assert len(records) == len({r["document_id"] for r in records}) == 4
-    # the outbox: every validated record exported exactly once
+    # the outbox: every validated record exported exactly once, but for those a flag holds
+    # back (a 3057 whose time reports are in review: route.holds), which wait unexported
+    exported = {i: name for i, (name, r) in validated.items() if not holds(r)}
+    assert all(name is None for i, (name, r) in validated.items() if i not in exported)
     lines = [json.loads(line)["document_id"] for f in sorted(data.outbox.glob("*.jsonl"))
              for line in f.read_text().splitlines()]
     assert sorted(lines) == sorted(exported) and all(exported.values())

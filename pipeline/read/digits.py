@@ -765,7 +765,7 @@ def field_image(page, field, pad_mm: float = PAD_MM) -> tuple[np.ndarray, tuple[
     cy0 = max(0, int(round((y - pad_mm) * k)))
     inner = (int(round(x * k)) - cx0, int(round(y * k)) - cy0,
              int(round((x + w) * k)) - cx0, int(round((y + h) * k)) - cy0)
-    return _without_label_scraps(img, page, field, (cx0, cy0)), inner
+    return _without_print_scraps(img, page, field, (cx0, cy0)), inner
 
 
 def _print_places(page, field) -> list[tuple[float, float, float, float]]:
@@ -785,7 +785,7 @@ def _print_places(page, field) -> list[tuple[float, float, float, float]]:
     return places
 
 
-def _without_label_scraps(img: np.ndarray, page, field, origin: tuple[int, int]) -> np.ndarray:
+def _without_print_scraps(img: np.ndarray, page, field, origin: tuple[int, int]) -> np.ndarray:
     """The crop without what the print dropout left of the print in the field (the edges of
     its label's letters where FK's print and our replica of it differ, a tick that a sheet
     not lying flat moved: an empty field on FK's real forms read as "ink, no valid date"):

@@ -139,7 +139,7 @@ def test_despeckle_drops_dust_but_not_a_faint_stroke():
     spots = [(61, x) for x in range(30, 180, 30)]
     for y, x in spots:  # darker spots along it, each 4 px (0.03 mm²)
         img[y: y + 2, x: x + 2] = 120
-    img[20:22, 100:102] = 40  # a dust speck, 1 mm² clear of anything
+    img[20:22, 100:102] = 40  # a dust speck (4 px), 3 mm from the stroke
     out = despeckle(img, dpi)
     assert (out[20:22, 100:102] == 255).all()
     assert all((out[y: y + 2, x: x + 2] == 120).all() for y, x in spots)

@@ -302,11 +302,19 @@ def even_ink(img: np.ndarray) -> np.ndarray:
     if not dark.any():
         return img
     n, lab = cv2.connectedComponents((img < defs.FAINT_INK_LEVEL).astype(np.uint8), connectivity=8)
+    # a stroke with more than 5 % of its pixels at FAINT_CORE or darker is not faint: counted
+    # for all components at once, so that only the rare faint ones are looked at one by one
+    size = np.bincount(lab.ravel(), minlength=n)
+    core_px = np.bincount(lab[img <= FAINT_CORE], minlength=n)
+    maybe = np.zeros(n, bool)
+    maybe[np.unique(lab[dark])] = True
+    maybe &= core_px <= 0.05 * (size - 1) + 1
+    maybe[0] = False
+    if not maybe.any():
+        return img
     out = None
     paper = float(np.median(img))
-    for i in np.unique(lab[dark]):
-        if i == 0:
-            continue
+    for i in np.nonzero(maybe)[0]:
         sel = lab == i
         core = float(np.percentile(img[sel], 5))
         if core <= FAINT_CORE or paper - core < 1.0:

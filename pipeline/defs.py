@@ -269,6 +269,23 @@ READER_WEIGHTS_BY_KIND: dict[str, tuple[float, float]] = {"amount": (0.35, 1.0)}
 # Not for kinds whose invalid values people do write (a personnummer with a wrong check
 # digit, a 25th hour): there an invalid reading must stay a doubt.
 COMBINE_CONDITIONED_KINDS = ("phone",)
+# How much likelier a given mobile number (070, 072, 073, 076, 079 and seven digits: the
+# numbering plan's series for mobile telephony, PTS) is than a given number of any other
+# series, as a number someone writes on a form to be reached at. Sweden has about 14 million
+# mobile subscriptions against about 1 million fixed lines (PTS, Svensk telekommarknad), and
+# the five mobile series hold 5 × 10⁷ numbers against some 10⁸ in the geographic ones: per
+# number, above 50 to 1. 20 stays below that, so that a number of another series written
+# clearly is still read as written. The readers were trained on area codes of uniform digits,
+# so the ratio is what they do not know; parse.combine uses it only to share out the mass
+# of the valid readings among themselves (a 7 of "07" read as a 2, 4 or 9 makes a valid
+# geographic number: 0795… → 0495…), never against "none of these".
+PHONE_MOBILE_ODDS = 20.0
+# A 3059's rows report the month in the order of its days (read/order.py): the likelihood of
+# a row's day being earlier than the day of the row above (a forgotten day added further
+# down, rows filled out of order), against 1 for the same day or a later one. Taken as 1 row
+# in 50, from how people fill such forms, not fitted to the generated forms (whose rows are
+# always in order, so any value would look right on them).
+DAY_ORDER_BACK = 0.02
 # A digit field looks printed when the tops and the bottoms of its digits each lie within
 # this share of the digit height (a font's digits share one height and baseline; hand-printed
 # ones wander), counting the digits whose height is within TYPED_HEIGHT_BAND of the median

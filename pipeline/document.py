@@ -19,6 +19,7 @@ from pipeline.identify import IdentifiedPage
 from pipeline.pages import PageResult
 from pipeline.read.copies import agree
 from pipeline.read.fields import read_page
+from pipeline.read.order import in_order
 from pipeline.read.sums import reconcile
 from pipeline.read.types import Reading
 from pipeline.split import Document, Problem
@@ -92,8 +93,8 @@ def process_document(doc: Document[PageResult], threads: int = 1, crop_dir: Path
         for r in read_page(rp, month=_month(readings), threads=threads, skip=set(readings),
                            received=doc.pages[n].received):
             readings[r.field_id] = r
-    if template is not None:  # amounts that must add up, and the running header's copies, read together
-        readings = agree(template, reconcile(template, readings))
+    if template is not None:  # rows' days, amounts that must add up, the running header's copies: read together
+        readings = agree(template, reconcile(template, in_order(readings)))
     crops = save_crops(doc, readings, crop_dir) if crop_dir is not None else {}
     result = DocumentResult(doc.index, doc.form, doc.version, dict(doc.pages), len(doc.attachments),
                             list(doc.problems), readings, {"read": (time.perf_counter() - t0) * 1e3},

@@ -234,13 +234,15 @@ def _truth_value(kind: str, truth):
 def field_outcomes(folder: Path, registry: TemplateRegistry | None = None) -> list[FieldOutcome]:
     """Read every field of a folder of generated batches and set it against the truth, as
     the pipeline reads them: a page's identity fields (the month) with the page, then its
-    other fields at once, and at the end of a document its sums (a cost report's amounts, a
-    time report's rows against their totals) and the copies of its running header together."""
+    other fields at once, and at the end of a document its rows' days in order, its sums (a
+    cost report's amounts, a time report's rows against their totals) and the copies of its
+    running header together."""
     from itertools import groupby
 
     from pipeline.read.copies import agree
     from pipeline.read.fields import read_page
     from pipeline.read.parse import normalise
+    from pipeline.read.order import in_order
     from pipeline.read.sums import reconcile
 
     out: list[FieldOutcome] = []
@@ -257,7 +259,7 @@ def field_outcomes(folder: Path, registry: TemplateRegistry | None = None) -> li
             readings |= page_readings | {r.field_id: r for r in read_page(page, month=month, skip=set(page_readings),
                                                                           received=samples[0].received)}
         template = samples[0].page.template
-        readings = agree(template, reconcile(template, readings))
+        readings = agree(template, reconcile(template, in_order(readings)))
         for s in samples:
             r = readings[s.field.id]
             kind = s.field.kind.value

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipeline import defs
 from pipeline.forms import FieldKind
 from pipeline.read import lines as L
 from pipeline.read.parse import combine
@@ -120,12 +121,35 @@ def test_a_phone_number_is_read_on_the_numbering_plan():
     ph = FieldKind.phone
     doubled = [[("0762234153", 0.9), ("07622341537", 0.08)], [("0762234153", 0.93), ("07622234153", 0.06)]]
     assert combine(ph, doubled, floor=0.01).probability > 0.995
-    valid = [[("0762234153", 0.9), ("0962234153", 0.08)], [("0762234153", 0.93), ("0962234153", 0.06)]]
+    valid = [[("0762234153", 0.9), ("0762234158", 0.08)], [("0762234153", 0.93), ("0762234158", 0.06)]]
     assert combine(ph, valid, floor=0.01).probability < 0.995
     unlisted = [[("0762234153", 0.9)], [("0762234153", 0.93)]]
     assert combine(ph, unlisted, floor=0.01).probability < combine(ph, doubled, floor=0.01).probability
     invalid_time = [[("07.30", 0.9), ("07.301", 0.08)], [("07.30", 0.93), ("077.30", 0.06)]]
     assert combine(CT, invalid_time, floor=0.01).probability < 0.995
+
+
+def test_a_mobile_number_is_likelier_than_another_series(monkeypatch):
+    """A 7 of "07" read as a 9 makes a valid number of another series: the mobile number's
+    prior (defs.PHONE_MOBILE_ODDS) decides between the two; a number of another series that
+    the readers agree on keeps its confidence, and a clear one is still read as written."""
+    ph = FieldKind.phone
+    torn = [[("0962234153", 0.6), ("0762234153", 0.38)], [("0962234153", 0.55), ("0762234153", 0.4)]]
+    p = combine(ph, torn, floor=0.01)
+    assert p.value == "0762234153"
+    assert combine(ph, [[(v, 1 - q) for v, q in c] for c in torn], floor=0.01).value == "0762234153"
+    alone = [[("031123456", 0.9)], [("031123456", 0.8)]]
+    with_prior = combine(ph, alone, floor=0.01).probability
+    monkeypatch.setattr(defs, "PHONE_MOBILE_ODDS", 1.0)
+    assert combine(ph, torn, floor=0.01).value == "0962234153"  # without the prior: as most read
+    assert combine(ph, alone, floor=0.01).probability == with_prior
+    monkeypatch.undo()
+    with_mobile = [[("0311234567", 0.97), ("0731234567", 0.02)], [("0311234567", 0.96), ("0731234567", 0.02)]]
+    clear = combine(ph, with_mobile, floor=0.01)
+    assert clear.value == "0311234567" and clear.probability > 0.9
+    # the prior shares out the valid readings' mass; "none of these" keeps its own
+    without = combine(ph, [[("0311234567", 0.97)], [("0311234567", 0.96)]], floor=0.01)
+    assert abs(sum(q for _, q in clear.alternatives) + clear.probability - without.probability) < 0.02
 
 
 def test_one_reader_alone_still_reads():

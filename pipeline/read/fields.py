@@ -51,7 +51,9 @@ def _reading(f: ExpandedField, value, confidence: float, status: str, ink: bool,
                    confidence=float(confidence), status=status, ink=ink, **kw)
 
 
-def _status(kind: FieldKind, value, confidence: float, printed: bool = False) -> str:
+def status_for(kind: FieldKind, value, confidence: float, printed: bool = False) -> str:
+    """A reading's status from its value and confidence: the kind's acceptance threshold
+    (defs.ACCEPT_CONFIDENCE, for print ACCEPT_CONFIDENCE_PRINTED)."""
     if value is None:
         return "unreadable"
     if printed:
@@ -134,7 +136,7 @@ def read_number(page: RegisteredPage, f: ExpandedField, month: str | None = None
             detail["ocr"] = typed.text
     if value is None and p.reason:
         detail["reason"] = p.reason
-    return _reading(f, value, confidence, _status(f.kind, value, confidence, printed=led and printed), True,
+    return _reading(f, value, confidence, status_for(f.kind, value, confidence, printed=led and printed), True,
                     alternatives=alternatives, raw=raw, detail=detail)
 
 
@@ -149,7 +151,7 @@ def read_words(page: RegisteredPage, f: ExpandedField) -> Reading:
     share = baseline_share(r)
     printed = share is not None and share >= defs.TEXT_PRINTED_SHARE
     detail = {"printed": printed} | ({"baseline": round(share, 3)} if share is not None else {})
-    return _reading(f, value, conf if value else 0.0, _status(f.kind, value, conf, printed=printed), True,
+    return _reading(f, value, conf if value else 0.0, status_for(f.kind, value, conf, printed=printed), True,
                     raw=text, detail=detail)
 
 

@@ -164,6 +164,16 @@ def phone(s: str) -> str | None:
     return d
 
 
+def phone_prior(value: str) -> float:
+    """The relative prior of a valid phone number (``phone``'s digits): 1 for a mobile number
+    (070, 072, 073, 076, 079 and seven digits), ``1 / defs.PHONE_MOBILE_ODDS`` for any other."""
+    return 1.0 if re.fullmatch(r"07[02369][0-9]{7}", value) else 1.0 / defs.PHONE_MOBILE_ODDS
+
+
+# The prior of a kind's values where one is known beside what the readers see.
+PRIORS = {FieldKind.phone: phone_prior}
+
+
 # Marks OCR makes of a box edge or a speck at either end of a line of writing; no name or
 # address starts or ends with them.
 _EDGE_JUNK = "|:;_~`'\"!"
@@ -260,7 +270,8 @@ def combine(kind: FieldKind, readers: list[list[tuple[str, float]]], *, floor: f
     probability its share of all scores, "none of these" included: readers that agree make a
     sure value, readers that disagree, or that both put their mass on invalid strings, a
     doubtful one. ``weights``: each reader's exponent (how far its probabilities are
-    trusted; 1 each by default)."""
+    trusted; 1 each by default). A kind with a prior (``PRIORS``: phone numbers) has the
+    valid values' share of the mass divided among them in proportion to score × prior."""
     w = weights or (1.0,) * len(readers)
     pools = [pooled(kind, c, month=month, reference=reference, received=received) for c in readers]
     totals = [max(1.0, sum(p for _, p in c)) for c in readers]  # a beam's shares may round over 1
@@ -275,6 +286,12 @@ def combine(kind: FieldKind, readers: list[list[tuple[str, float]]], *, floor: f
         return Parsed(None, 0.0, (), f"no valid {kind.value} among the readings (best: {best!r})")
     score = {v: float(np.prod([(pool.get(v, 0.0) / t + floor) ** e for pool, t, e in zip(pools, totals, w)]))
              for v in values}
+    prior = PRIORS.get(kind)
+    if prior is not None and len(score) > 1:
+        # the valid readings' mass shared out among them by the prior; "none of these" keeps its own
+        weighted = {v: s * prior(v) for v, s in score.items()}
+        k = sum(score.values()) / sum(weighted.values())
+        score = {v: s * k for v, s in weighted.items()}
     other = float(np.prod([(max(0.0, 1.0 - k / t) + floor) ** e for k, t, e in zip(kept, totals, w)]))
     z = sum(score.values()) + other
     ranked = sorted(score.items(), key=lambda kv: kv[1], reverse=True)

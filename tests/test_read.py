@@ -339,3 +339,12 @@ def test_tesseract_engines_outlive_their_threads():
     with ThreadPoolExecutor(2) as pool:  # and they are used again
         pool.map(lambda _: texts.append(ocr.read(image, cfg).text), range(6))
     assert texts == ["4562"] * 6 and eng.engines() <= before + 3
+
+
+def test_tesseract_places_the_separators_it_read_not_those_it_lost():
+    from pipeline.read.fields import same_digits_placed
+
+    assert same_digits_placed("252,99", "25299")  # the CNN lost the comma: Tesseract places it
+    assert same_digits_placed("3,37", "3.37") and same_digits_placed("07.30", "07.30")
+    assert not same_digits_placed("337", "3.37")  # Tesseract lost it: not the same reading
+    assert not same_digits_placed("12,50", "13,50")

@@ -67,6 +67,22 @@ def _digits(s: str) -> str:
     return "".join(c for c in s if c.isdigit())
 
 
+def _separators(s: str) -> int:
+    """How many of a number's marks between digits are written: decimal commas and stops,
+    dashes, colons (spaces are not: people's gaps are not reliable enough)."""
+    return sum(c in ".,:-" for c in s.strip(".,:- "))
+
+
+def same_digits_placed(ocr: str, cnn: str) -> bool:
+    """Whether Tesseract's reading of a printed-looking number is the character reader's
+    digits with Tesseract's separators: the same digits, and at least as many separators
+    ("252,99" / CNN "25299", its comma lost: the CNN confirms the digits, Tesseract, which
+    reads punctuation, places them). Not when Tesseract has fewer ("3,37" / Tesseract
+    "337"): then Tesseract lost the mark, a small hand-written comma most often, and a
+    printed-looking hand amount was accepted a hundred times too large."""
+    return _digits(ocr) == _digits(cnn) and _separators(ocr) >= _separators(cnn)
+
+
 def digit_alignment(ds) -> float | None:
     """How far the digits of a read field stray from one line: the spread of their tops and
     of their bottoms, the larger, as a share of the median digit height (0 for print). Only
@@ -120,9 +136,7 @@ def read_number(page: RegisteredPage, f: ExpandedField, month: str | None = None
         # Tesseract reads it; as the only valid reading it is taken, for review unless printed
         typed = read_text(page, f)
         tv = normalise(f.kind, typed.text, month=month, received=received) if typed is not None else None
-        # the same digits with other separators ("252,99" / CNN "25299", its comma lost):
-        # the CNN confirms the digits, Tesseract, which reads punctuation, places them
-        same_digits = bool(tv is not None and cands and _digits(typed.text) == _digits(cands[0][0]))
+        same_digits = bool(tv is not None and cands and same_digits_placed(typed.text, cands[0][0]))
         if tv is not None and (tv == p.value or same_digits or p.value is None or p.probability < defs.TYPED_CNN_VETO):
             s = typed.string_confidence
             q = p.probability if tv == p.value or same_digits else dict(p.alternatives).get(tv, 0.0)

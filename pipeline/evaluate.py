@@ -241,8 +241,8 @@ def field_outcomes(folder: Path, registry: TemplateRegistry | None = None) -> li
 
     from pipeline.read.copies import agree
     from pipeline.read.fields import read_page
-    from pipeline.read.parse import normalise
     from pipeline.read.order import in_order
+    from pipeline.read.parse import normalise
     from pipeline.read.sums import reconcile
 
     out: list[FieldOutcome] = []

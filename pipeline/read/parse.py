@@ -290,8 +290,8 @@ def combine(kind: FieldKind, readers: list[list[tuple[str, float]]], *, floor: f
     if prior is not None and len(score) > 1:
         # the valid readings' mass shared out among them by the prior; "none of these" keeps its own
         weighted = {v: s * prior(v) for v, s in score.items()}
-        k = sum(score.values()) / sum(weighted.values())
-        score = {v: s * k for v, s in weighted.items()}
+        scale = sum(score.values()) / sum(weighted.values())
+        score = {v: s * scale for v, s in weighted.items()}
     other = float(np.prod([(max(0.0, 1.0 - k / t) + floor) ** e for k, t, e in zip(kept, totals, w)]))
     z = sum(score.values()) + other
     ranked = sorted(score.items(), key=lambda kv: kv[1], reverse=True)

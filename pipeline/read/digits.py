@@ -630,18 +630,20 @@ def _prior(kind: str | None, s: str) -> float:
 
 def read_digits_image(img: np.ndarray, dpi: float, cells: int | None = None,
                       inner: tuple[int, int, int, int] | None = None,
-                      clf: DigitClassifier | None = None, kind: str | None = None) -> DigitString:
+                      clf: DigitClassifier | None = None, kind: str | None = None,
+                      prepared: _Field | None = None) -> DigitString:
     """Read the digits of one field's ink crop (uint8, 255 paper). ``cells``: a comb field
     with that many cells across the box ``inner`` (x0, y0, x1, y1 px of the box in the crop;
     components centred outside it are ignored). ``kind`` (a FieldKind value) ranks the whole
-    readings by whether they parse as that kind."""
+    readings by whether they parse as that kind. ``prepared``: ``_Field(img, dpi, inner)``
+    when the caller has it (the line reader reads the same)."""
     clf = clf or DigitClassifier.load()
     px = dpi / MM_PER_INCH
     if int((img < INK_LEVEL).sum()) < MIN_INK_MM2 * px * px:
         return DigitString([], False)
     if cells:
         return _read_comb(img, dpi, cells, inner, clf)
-    fld = _Field(img, dpi, inner)
+    fld = prepared or _Field(img, dpi, inner)
     if not fld.comps:
         return DigitString([], False)
     top, bot, h = _line(fld)
@@ -819,9 +821,12 @@ def _without_print_scraps(img: np.ndarray, page, field, origin: tuple[int, int])
 
 
 def read_digit_string(page, field, pad_mm: float = PAD_MM, clf: DigitClassifier | None = None,
-                      image: tuple[np.ndarray, tuple[int, int, int, int]] | None = None) -> DigitString:
+                      image: tuple[np.ndarray, tuple[int, int, int, int]] | None = None,
+                      prepared: _Field | None = None) -> DigitString:
     """Read a digit field of a registered page (``pipeline.register.RegisteredPage``);
-    ``image``: its :func:`field_image`, when the caller has it already."""
+    ``image``: its :func:`field_image`, and ``prepared`` its ``_Field``, when the caller has
+    them already."""
     img, inner = image or field_image(page, field, pad_mm)
     cells = field.cells if getattr(field, "frame", None) == "comb" and field.cells else None
-    return read_digits_image(img, page.dpi, cells, inner, clf, kind=getattr(field.kind, "value", None))
+    return read_digits_image(img, page.dpi, cells, inner, clf, kind=getattr(field.kind, "value", None),
+                             prepared=prepared)

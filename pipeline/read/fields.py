@@ -105,16 +105,17 @@ def digit_alignment(ds) -> float | None:
 
 def read_number(page: RegisteredPage, f: ExpandedField, month: str | None = None,
                 image: FieldImage | None = None, line: list[tuple[str, float]] | None = None,
-                received: date | None = None) -> Reading:
+                received: date | None = None, prepared=None) -> Reading:
     """A digit field, read by the character reader and the line reader and the two combined;
-    ``image`` (its ``digits.field_image``) and ``line`` (the line reader's strings) when the
-    page's digit fields were prepared in one batch. ``received``: the day FK received the
-    post, which a field of ``before_received`` cannot lie after."""
+    ``image`` (its ``digits.field_image``), ``prepared`` (its ink cleaned and uprighted,
+    ``digits._Field``, which both readers read) and ``line`` (the line reader's strings)
+    when the page's digit fields were prepared in one batch. ``received``: the day FK
+    received the post, which a field of ``before_received`` cannot lie after."""
     from pipeline.read.digits import field_image, read_digit_string
     from pipeline.read.lines import read_line
 
     image = image or field_image(page, f)
-    ds = read_digit_string(page, f, image=image)
+    ds = read_digit_string(page, f, image=image, prepared=prepared)
     if not ds.ink:
         return _reading(f, None, 1.0, "empty", False)
     cands = ds.candidates(defs.DIGIT_BEAM)
@@ -171,7 +172,7 @@ def read_words(page: RegisteredPage, f: ExpandedField) -> Reading:
 
 def read_field(page: RegisteredPage, f: ExpandedField, month: str | None = None,
                image: FieldImage | None = None, line: list[tuple[str, float]] | None = None,
-               received: date | None = None) -> Reading:
+               received: date | None = None, prepared=None) -> Reading:
     if f.kind == FieldKind.checkbox:
         from pipeline.read.marks import read_checkbox
 
@@ -181,7 +182,7 @@ def read_field(page: RegisteredPage, f: ExpandedField, month: str | None = None,
 
         return read_signature(page, f)
     if f.kind in DIGIT_KINDS:
-        return read_number(page, f, month, image, line, received)
+        return read_number(page, f, month, image, line, received, prepared)
     return read_words(page, f)
 
 
@@ -191,17 +192,19 @@ def read_page(page: RegisteredPage, month: str | None = None, threads: int = 1,
     order. ``month`` (YYYY-MM) lets days be checked against the month, ``received`` (the
     day FK received the post) months and signatures' dates against it; ``threads`` > 1 reads
     fields in parallel (Tesseract and the numpy recogniser release the GIL)."""
-    from pipeline.read.digits import field_image
+    from pipeline.read.digits import _Field, field_image
     from pipeline.read.lines import read_lines
 
     fields = [f for f in page.template.expanded_fields(page.page_number) if not skip or f.id not in skip]
-    # the line reader takes all digit fields of the page in one batch
+    # the line reader takes all digit fields of the page in one batch; both digit readers
+    # read each field's ink as cleaned and uprighted once (_Field, ~0.65 ms a field)
     numbers = [f for f in fields if f.kind in DIGIT_KINDS]
     images = {f.id: field_image(page, f) for f in numbers}
-    lines = read_lines(page, numbers, images)
+    prepared = {fid: _Field(img, page.dpi, inner) for fid, (img, inner) in images.items()}
+    lines = read_lines(page, numbers, images, prepared=prepared)
 
     def one(f: ExpandedField) -> Reading:
-        return read_field(page, f, month, images.get(f.id), lines.get(f.id), received)
+        return read_field(page, f, month, images.get(f.id), lines.get(f.id), received, prepared.get(f.id))
 
     if threads <= 1:
         return [one(f) for f in fields]

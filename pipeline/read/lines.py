@@ -230,14 +230,16 @@ def ctc_beam(logp: np.ndarray, k: int = 8, beam: int = BEAM) -> list[tuple[str, 
     return [(p, math.exp(s)) for p, s in ranked]
 
 
-def field_input(img: np.ndarray, dpi: float, inner: tuple[int, int, int, int] | None = None) -> np.ndarray | None:
+def field_input(img: np.ndarray, dpi: float, inner: tuple[int, int, int, int] | None = None,
+                prepared=None) -> np.ndarray | None:
     """A field's ink crop (grey, paper 255; ``page.ink_crop``) → the network input: the same
     cleaning as the character reader (dust dropped, components centred outside the box
     proper ignored, the writing uprighted), then :func:`line_input`. None when no ink is
-    left (an empty field)."""
+    left (an empty field). ``prepared``: that cleaning (``digits._Field(img, dpi, inner)``)
+    when the caller has it."""
     from pipeline.read.digits import MIN_INK_MM2, MM_PER_INCH, _Field
 
-    fld = _Field(img, dpi, inner)
+    fld = prepared or _Field(img, dpi, inner)
     px = dpi / MM_PER_INCH
     if not fld.comps or sum(int(fld.stats[i, cv2.CC_STAT_AREA]) for i in fld.comps) < MIN_INK_MM2 * px * px:
         return None
@@ -248,16 +250,17 @@ FieldImage = tuple[np.ndarray, tuple[int, int, int, int]]
 
 
 def read_lines(page, fields, images: dict[str, FieldImage] | None = None, k: int = 16,
-               reader: LineReader | None = None) -> dict[str, list[tuple[str, float]]]:
+               reader: LineReader | None = None, prepared: dict | None = None) -> dict[str, list[tuple[str, float]]]:
     """The k most probable strings of each digit field of a registered page (one batched
-    network call for them all), by field id; ``images``: their ``digits.field_image`` when
-    the caller has them. An empty field has no strings."""
+    network call for them all), by field id; ``images``: their ``digits.field_image``, and
+    ``prepared`` their ``digits._Field``, when the caller has them. An empty field has no
+    strings."""
     from pipeline.read.digits import field_image
 
     xs: dict[str, np.ndarray] = {}
     for f in fields:
         img, inner = images[f.id] if images and f.id in images else field_image(page, f)
-        x = field_input(img, page.dpi, inner)
+        x = field_input(img, page.dpi, inner, (prepared or {}).get(f.id))
         if x is not None:
             xs[f.id] = x
     out: dict[str, list[tuple[str, float]]] = {f.id: [] for f in fields}

@@ -356,9 +356,10 @@ OCR_ONLY_CONFIDENCE = 0.5
 # replicas + 102, 104 FK's real forms, 100 documents each, and 301–304: 100 documents with a
 # cost report each, for amounts, which the ordinary stream has ~1 in 27; 156,346 fields) as
 # the lowest confidence above which accepted readings were wrong in at most 0.2 % of cases
-# (never cutting between readings of one confidence); a kind with fewer than 150 calibration readings (1000 on the digit
-# readers' path, where a single confident misreading moves a threshold far) takes the
-# stricter of that and the default (a few hundred readings say little about a 0.2 % tail).
+# (never cutting between readings of one confidence); a kind with fewer than 150
+# calibration readings (1000 on the digit readers' path, where a single confident
+# misreading moves a threshold far) takes the stricter of that and the default (a few
+# hundred readings say little about a 0.2 % tail).
 # Hand-written text is never accepted (1.0): Tesseract is 0.95–0.96 sure of wrong names as
 # of right ones. Checked on seeds 105/106 + 305/306 (400 documents, 76,283 fields: 97.7 %
 # accepted, 33 accepted readings wrong, 0.044 %; session 12's readers, before

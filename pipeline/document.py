@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from pipeline import defs
+from pipeline.forms import FormTemplate
 from pipeline.identify import IdentifiedPage
 from pipeline.pages import PageResult
 from pipeline.read.copies import agree
@@ -78,6 +79,13 @@ def save_crops(doc: Document[PageResult], readings: dict[str, Reading], crop_dir
     return out
 
 
+def read_together(template: FormTemplate, readings: dict[str, Reading]) -> dict[str, Reading]:
+    """A document's readings, those that the form ties together read together: its rows'
+    days in order (read/order.py), amounts that must add up and rows against their totals
+    (read/sums.py), the running header's copies (read/copies.py)."""
+    return agree(template, reconcile(template, in_order(readings)))
+
+
 def process_document(doc: Document[PageResult], threads: int = 1, crop_dir: Path | None = None) -> DocumentResult:
     """Read every registered page of a document. Page 1 first: its month bounds the days.
     With ``crop_dir`` the fields' images are kept there (:func:`save_crops`)."""
@@ -93,8 +101,8 @@ def process_document(doc: Document[PageResult], threads: int = 1, crop_dir: Path
         for r in read_page(rp, month=_month(readings), threads=threads, skip=set(readings),
                            received=doc.pages[n].received):
             readings[r.field_id] = r
-    if template is not None:  # rows' days, amounts that must add up, the running header's copies: read together
-        readings = agree(template, reconcile(template, in_order(readings)))
+    if template is not None:
+        readings = read_together(template, readings)
     crops = save_crops(doc, readings, crop_dir) if crop_dir is not None else {}
     result = DocumentResult(doc.index, doc.form, doc.version, dict(doc.pages), len(doc.attachments),
                             list(doc.problems), readings, {"read": (time.perf_counter() - t0) * 1e3},

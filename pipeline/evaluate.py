@@ -239,11 +239,9 @@ def field_outcomes(folder: Path, registry: TemplateRegistry | None = None) -> li
     running header together."""
     from itertools import groupby
 
-    from pipeline.read.copies import agree
+    from pipeline.document import read_together
     from pipeline.read.fields import read_page
-    from pipeline.read.order import in_order
     from pipeline.read.parse import normalise
-    from pipeline.read.sums import reconcile
 
     out: list[FieldOutcome] = []
     for _, group in groupby(iter_field_samples(folder, registry), key=lambda s: (s.batch, s.doc_id)):
@@ -259,7 +257,7 @@ def field_outcomes(folder: Path, registry: TemplateRegistry | None = None) -> li
             readings |= page_readings | {r.field_id: r for r in read_page(page, month=month, skip=set(page_readings),
                                                                           received=samples[0].received)}
         template = samples[0].page.template
-        readings = agree(template, reconcile(template, in_order(readings)))
+        readings = read_together(template, readings)
         for s in samples:
             r = readings[s.field.id]
             kind = s.field.kind.value

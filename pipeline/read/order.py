@@ -26,6 +26,7 @@ import numpy as np
 
 from pipeline import defs
 from pipeline.forms import FieldKind
+from pipeline.read.fields import status_for
 from pipeline.read.types import Reading
 
 _DAY = re.compile(r"rows\.(\d+)\.dag")
@@ -95,7 +96,5 @@ def in_order(readings: dict[str, Reading]) -> dict[str, Reading]:
 
 
 def _status(r: Reading, value: str, confidence: float) -> str:
-    from pipeline.read.fields import status_for
-
     printed = bool(r.detail.get("printed")) and "ocr_confidence" in r.detail  # led by Tesseract, as print
     return status_for(r.kind, value, confidence, printed=printed)

@@ -24,6 +24,10 @@ import numpy as np
 SAMORDNING_DAY_OFFSET = 60  # Skatteverket adds 60 to the day of birth of a samordningsnummer
 CENTENARIAN_SEPARATOR = "+"  # 10-digit form: the person is 100 years or older
 ORGNR_LEGAL_PERSON_MIN_THIRD_DIGIT = 2  # "mittsiffrorna" ≥ 20: cannot be read as a month
+# A personnummer is a living person's: born on or before the day it is read against, and at
+# most this many years before it (the oldest verified age is 122 years). A misread century
+# digit ("17" for "19" in YYYY) otherwise makes a valid-looking number of someone born 1781.
+PERSON_MAX_AGE_YEARS = 125
 
 # First digit of an organisationsnummer: the kind of legal person (Bolagsverket).
 ORGNR_GROUPS = {
@@ -82,7 +86,8 @@ class Personnummer:
         """Parse ``YYYYMMDDNNNC``, ``YYYYMMDD-NNNC``, ``YYMMDD-NNNC``, ``YYMMDDNNNC`` or
         ``YYMMDD+NNNC`` (spaces ignored). A 10-digit number gets the century that makes the
         person younger than 100 on ``reference`` (default today), or at least 100 with ``+``.
-        Raises ValueError saying what is wrong."""
+        The person is born on or before ``reference`` and at most PERSON_MAX_AGE_YEARS
+        before it. Raises ValueError saying what is wrong."""
         if not isinstance(text, str):
             raise ValueError(f"personnummer must be text, got {type(text).__name__}")
         s = re.sub(r"\s+", "", text)
@@ -97,16 +102,20 @@ class Personnummer:
         day = dd - SAMORDNING_DAY_OFFSET if samordning else dd
         if not 1 <= mm <= 12:
             raise ValueError(f"personnummer {text!r}: month {mm:02d} does not exist")
+        ref = reference or date.today()
         if m["century"] is not None:
             year = int(m["century"]) * 100 + yy
         else:
-            ref = reference or date.today()
             year = _year_with_century(yy, mm, day, ref, centenarian=sep == CENTENARIAN_SEPARATOR)
         try:
             born = date(year, mm, day)
         except ValueError:
             what = "samordningsnummer day (day + 60)" if samordning else "day"
             raise ValueError(f"personnummer {text!r}: {what} {dd:02d} is not a date in {year}-{mm:02d}") from None
+        if born > ref:
+            raise ValueError(f"personnummer {text!r}: born {born.isoformat()}, after {ref.isoformat()}")
+        if ref.year - born.year > PERSON_MAX_AGE_YEARS:
+            raise ValueError(f"personnummer {text!r}: born {born.year}, more than {PERSON_MAX_AGE_YEARS} years before {ref.year}")
         last10 = yymmdd + serial + check
         if not luhn_ok(last10):
             raise ValueError(

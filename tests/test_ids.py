@@ -86,6 +86,21 @@ def test_invalid_personnummer_names_the_reason(text, reason):
     assert not is_valid_personnummer(text)
 
 
+def test_personnummer_is_a_living_persons():
+    # a century digit misread ("17" or "18" for "19") leaves the last ten digits and their
+    # check digit valid: the birth year tells it is not a living person's number
+    body = "810212347"
+    number = body + str(luhn_digit(body))
+    assert Personnummer.parse("19" + number, reference=REF).birth_date == date(1981, 2, 12)
+    assert Personnummer.parse("1912121212" + "12", reference=REF).birth_date.year == 1912  # 113 years
+    for century in ("17", "18"):
+        with pytest.raises(ValueError, match="more than 125 years"):
+            Personnummer.parse(century + number, reference=REF)
+    with pytest.raises(ValueError, match="after 2025"):
+        Personnummer.parse("20" + number, reference=REF)  # born 2081
+    assert Personnummer.parse("20" + number, reference=date(2081, 2, 12)).birth_date.year == 2081
+
+
 def test_mask_personnummer():
     assert mask_personnummer("198503121234") == "19850312-****"
     assert mask_personnummer("19850312-1234") == "19850312-****"
@@ -110,12 +125,12 @@ def test_organisationsnummer():
 # --- properties -----------------------------------------------------------------------------
 
 @settings(max_examples=300, deadline=None)
-@given(seeds, st.integers(1900, 2020), st.integers(0, 30), st.booleans())
+@given(seeds, st.integers(1901, 1995), st.integers(0, 30), st.booleans())
 def test_random_personnummer_is_valid(seed, first, span, samordning):
     rng = np.random.default_rng(seed)
     number = random_personnummer(rng, born_between=(first, first + span), samordning=samordning)
     assert len(number) == 12 and number.isdigit()
-    p = Personnummer.parse(number)
+    p = Personnummer.parse(number, reference=date(2026, 1, 1))  # born 1901-2025: a living person
     assert p.digits == number
     assert p.is_samordningsnummer == samordning
     assert first <= p.birth_date.year <= first + span

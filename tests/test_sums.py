@@ -64,6 +64,16 @@ def test_a_lost_decimal_comma_is_restored(form3057):
     assert ("25958.00", 0.8) in out["kostnad.lon.per_timme"].alternatives  # the reading, for the operator
 
 
+def test_a_comma_read_as_a_1_is_made_a_comma_again(form3057):
+    out = reconcile(form3057, _table(kostnad_lon_per_timme="259158.00", kostnad_ob_period="4423184.00"))
+    assert out["kostnad.lon.per_timme"].value == "259.58" and out["kostnad.lon.per_timme"].status == "ok"
+    assert out["kostnad.lon.per_timme"].detail == {"sums": "corrected", "read_as": "259158.00"}
+    assert out["kostnad.ob.period"].value == "4423.84"
+    # a 1 that is a digit stays one: 15.19 read without its comma is 1519, no 1 third from the end
+    out = reconcile(form3057, _table(kostnad_administration_per_timme="1519.00"))
+    assert out["kostnad.administration.per_timme"].value == "15.19"
+
+
 def test_other_fields_are_left_alone(form3057):
     t = _table()
     t["person.personnummer"] = _reading("person.personnummer", "personnummer", "191212121212", 0.5)

@@ -48,7 +48,8 @@ def _number(kind: str, v) -> int | None:
 
 def _candidates(r: Reading | None) -> list[_Cand] | None:
     """What a field may hold: its reading, and for an amount read in whole kronor the same
-    digits with a lost decimal comma restored (defs.SUMS_LOST_COMMA); [(None, …)] for an
+    digits with a lost decimal comma restored (defs.SUMS_LOST_COMMA), or with a 1 that may be
+    the comma read as a digit made the comma (defs.SUMS_COMMA_AS_ONE); [(None, …)] for an
     empty field; None for a field with ink and no valid reading (nothing to check).
 
     The readers' other alternatives are not tried: with them, two misread periods whose
@@ -63,6 +64,10 @@ def _candidates(r: Reading | None) -> list[_Cand] | None:
     out: list[_Cand] = [(n, r.value, r.confidence)]
     if r.kind.value == "amount" and n % 100 == 0 and n >= 10_000:
         out.append((n // 100, f"{n // 10_000}.{n // 100 % 100:02d}", r.confidence * defs.SUMS_LOST_COMMA))
+        kronor = str(n // 100)
+        if len(kronor) >= 4 and kronor[-3] == "1":  # the comma read as a 1
+            whole, ore = int(kronor[:-3]), int(kronor[-2:])
+            out.append((whole * 100 + ore, f"{whole}.{ore:02d}", r.confidence * defs.SUMS_COMMA_AS_ONE))
     return out
 
 

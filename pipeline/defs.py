@@ -326,6 +326,10 @@ SUMS_SLACK_ORE = 1
 # … and the most probable assignment that adds up replaces the readings, accepted, when it
 # holds at least this share of the probability of all assignments that add up.
 SUMS_MIN_SHARE = 0.99
+# A table that does not add up as a whole is settled row by row against its hours as read,
+# when at least this many rows fit them (one row fitting a misread hours field by chance is
+# unlikely; two, with their four amounts, are not a chance).
+SUMS_MIN_ROWS = 2
 # A 3059's rows summed over their candidates (read/sums.confirm_time_rows): partial sums
 # below this share of the likeliest are dropped as the rows are added (each weighs at most
 # a billionth of the likeliest; there are a few thousand at most).

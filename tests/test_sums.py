@@ -80,8 +80,13 @@ def test_other_fields_are_left_alone(form3057):
     assert reconcile(form3057, t)["person.personnummer"] is t["person.personnummer"]
 
 
-@pytest.mark.parametrize("case", ["sum_wrong_on_paper", "digit_misread", "unreadable", "half_a_row", "no_hours"])
-def test_nothing_changes_when_the_readings_do_not_add_up(form3057, case):
+@pytest.mark.parametrize("case, bad", [
+    ("sum_wrong_on_paper", {"kostnad.summa.per_timme", "kostnad.summa.period"}),
+    ("digit_misread", {"kostnad.ob.per_timme", "kostnad.ob.period"}),
+    ("unreadable", {"kostnad.ob.per_timme", "kostnad.ob.period"}),
+    ("half_a_row", {"kostnad.ob.per_timme", "kostnad.ob.period"}),
+])
+def test_a_table_that_does_not_add_up_is_settled_row_by_row(form3057, case, bad):
     t = {
         # the sender's own slip: the total is 10 kronor off; no reading is changed to fit it
         "sum_wrong_on_paper": lambda: _table(kostnad_summa_period="53575.96"),
@@ -92,8 +97,40 @@ def test_nothing_changes_when_the_readings_do_not_add_up(form3057, case):
         "unreadable": lambda: _table(kostnad_ob_period=Reading("kostnad.ob.period", FieldKind.amount, 2, (0, 0, 1, 1),
                                                                None, 0.0, "unreadable", True)),
         "half_a_row": lambda: _table(kostnad_ob_per_timme=None),
-        "no_hours": lambda: _table(kostnad_antal_timmar=None),
     }[case]()
+    out = reconcile(form3057, t)
+    assert all(out[fid].value == r.value for fid, r in t.items())  # nothing changed to fit
+    for fid, r in out.items():
+        if fid in bad or fid.endswith(".period") or ".summa." in fid:
+            assert out[fid] is t[fid], fid  # a period cost's öre are not checked by its row, nor the totals
+        else:  # the costs per hour of the rows that fit the hours, and the hours
+            assert r.status == "ok" and r.detail["sums"] == "confirmed", fid
+
+
+def test_a_row_restores_a_comma_and_settles_the_cost_per_hour(form3057):
+    # the total is wrong on paper, so the table does not add up as a whole
+    t = _table(kostnad_summa_period="53575.96", kostnad_lon_per_timme="25958.00", kostnad_ob_period="442384.00",
+               kostnad_omkostnader_period=_reading("kostnad.omkostnader.period", "amount", "658.16", 0.999, "ok"))
+    out = reconcile(form3057, t)
+    assert out["kostnad.lon.per_timme"].value == "259.58" and out["kostnad.lon.per_timme"].status == "ok"
+    assert out["kostnad.ob.period"].value == "4423.84"  # the size is the row's, its öre the reader's:
+    assert out["kostnad.ob.period"].status == "low_confidence"  # an operator looks
+    assert out["kostnad.ob.period"].detail["sums"] == "comma restored"
+    # 658.16 against 658.76: within the row's rounding (172 hours: 86 öre); not confirmed, not held
+    assert out["kostnad.omkostnader.period"] is t["kostnad.omkostnader.period"]
+
+
+def test_a_sure_reading_in_a_row_that_does_not_add_up_goes_to_an_operator(form3057):
+    t = _table(kostnad_ob_period=_reading("kostnad.ob.period", "amount", "4428.84", 0.999, status="ok"))
+    out = reconcile(form3057, t)
+    assert out["kostnad.ob.period"].status == "low_confidence"
+    assert out["kostnad.ob.period"].detail["sums"] == "row does not add up"
+    assert out["kostnad.lon.per_timme"].status == "ok"
+
+
+@pytest.mark.parametrize("hours", [None, "112", "1720.00"])
+def test_nothing_changes_without_hours_the_rows_fit(form3057, hours):
+    t = _table(kostnad_antal_timmar=hours, kostnad_ob_period="4428.84")
     out = reconcile(form3057, t)
     assert all(out[fid] is r for fid, r in t.items())
 

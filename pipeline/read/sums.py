@@ -13,8 +13,10 @@ kronor, with its comma restored, for the assignments that satisfy the arithmetic
 probable one, with its share of all that do, replaces the readings, accepted, when that share
 is high (readings that add up to the öre by chance, each wrong, are very unlikely).
 Where no assignment adds up (a field unreadable, a value none of the candidates holds, or a
-sum wrong on paper) the readings are left as they were, for an operator. The tables are
-data: ``cost_tables`` in the form's template (forms/3057/*.yaml).
+sum wrong on paper) the rows are taken one at a time against the hours (:func:`reconcile_rows`):
+with one field misread among thirteen amounts the whole table never adds up, but the other
+rows do, and a row that fits no way goes to an operator even when its readings were sure.
+The tables are data: ``cost_tables`` in the form's template (forms/3057/*.yaml).
 
 A 3059's rows are summed the same way: :func:`confirm_time_rows` sets each kind of time's
 rows, as read, against the total page 3 states for it; where they add up, and the readings as
@@ -71,12 +73,12 @@ def _candidates(r: Reading | None) -> list[_Cand] | None:
     return out
 
 
-def _row_ok(rate: int | None, period: int | None, hours: int) -> bool:
+def _row_ok(rate: int | None, period: int | None, hours: int, slack: float = 0) -> bool:
     """A row's cost per hour is its period cost / hours, rounded to the öre (both empty: a
-    cost type not used)."""
+    cost type not used); ``slack`` öre more for the totals' row."""
     if rate is None or period is None:
         return rate is None and period is None
-    return abs(rate * hours - period) <= hours / 2 + defs.SUMS_SLACK_ORE
+    return abs(rate * hours - period) <= hours / 2 + slack + defs.SUMS_SLACK_ORE
 
 
 def _total_ok(rows: list[tuple[int | None, int | None]], total: tuple[int | None, int | None], hours: int) -> bool:
@@ -115,22 +117,73 @@ def _assignments(cands: dict[str, list[_Cand]], table: CostTable):
 
 def reconcile_table(table: CostTable, readings: dict[str, Reading]) -> dict[str, Reading]:
     """The table's readings, replaced by the assignment that adds up when it is clear (see the
-    module); unchanged otherwise."""
+    module); else its rows one by one (:func:`reconcile_rows`)."""
     ids = [table.hours, *(f for row in table.rows for f in row), *table.total]
     cands = {fid: _candidates(readings.get(fid)) for fid in ids}
-    if any(c is None for c in cands.values()) or cands[table.hours][0][0] is None:
+    if cands[table.hours] is None or cands[table.hours][0][0] is None:
         return {}
-    found = sorted(_assignments(cands, table), key=lambda x: -x[0])
-    if not found:
-        return {}
+    found = [] if any(c is None for c in cands.values()) else sorted(_assignments(cands, table), key=lambda x: -x[0])
     total = sum(p for p, _ in found)
+    if not found or found[0][0] / total < defs.SUMS_MIN_SHARE:
+        return reconcile_rows(table, readings, cands)
     best_p, (h, choice, tot) = found[0]
-    share = best_p / total
-    if share < defs.SUMS_MIN_SHARE:
-        return {}
     chosen = {table.hours: h, table.total[0]: tot[0], table.total[1]: tot[1]}
     for (rate_id, period_id), (a, b) in zip(table.rows, choice):
         chosen[rate_id], chosen[period_id] = a, b
+    return _settled(chosen, readings, best_p / total)
+
+
+def reconcile_rows(table: CostTable, readings: dict[str, Reading], cands: dict[str, list[_Cand] | None]) -> dict[str, Reading]:
+    """A table that does not add up as a whole (a field unreadable or misread, a total wrong on
+    paper), row by row against the hours as read. A row's cost per hour times the hours is its
+    period cost to within half an öre an hour (the rounding), so a row whose readings (or
+    their comma variants) fit settles its cost per hour to the öre, and of its period cost
+    only the size: the digits within the rounding are not checked, so a period cost whose
+    comma the row restored waits for an operator with the corrected value, and one that fit
+    as read keeps its own status. A row that fits no way goes to an operator even where its
+    readings were sure (one of them, or the sender, is wrong). The totals are a row too, with
+    half an öre an hour for each row's rounding: they settle no digit, only sizes.
+
+    The hours are taken as read only when at least SUMS_MIN_ROWS rows fit them (a misread
+    hours field fits none); with fewer, nothing changes."""
+    h = cands[table.hours][0]
+    exact: dict[str, _Cand] = {}  # cost per hour: settled to the öre
+    sized: dict[str, _Cand] = {}  # period costs and totals: their comma settled
+    shares, unfit = [], []
+    for rate_id, period_id in [*table.rows, table.total]:
+        if cands[rate_id] is None or cands[period_id] is None:
+            continue  # ink and no valid reading: nothing to check it against
+        totals = (rate_id, period_id) == tuple(table.total)
+        slack = h[0] / 2 * (len(table.rows) - 1) if totals else 0
+        pairs = [(a[2] * b[2], a, b) for a, b in product(cands[rate_id], cands[period_id])
+                 if a[0] is not None and _row_ok(a[0], b[0], h[0], slack)]
+        if not pairs:
+            if (cands[rate_id][0][0], cands[period_id][0][0]) != (None, None):
+                unfit += [rate_id, period_id]  # a cost type not used is two empty fields
+            continue
+        p, a, b = max(pairs)
+        share = p / sum(q for q, _, _ in pairs)
+        if share >= defs.SUMS_MIN_SHARE:
+            (sized if totals else exact)[rate_id], sized[period_id] = a, b
+            shares.append(share)
+    if len(shares) < defs.SUMS_MIN_ROWS:
+        return {}
+    out = _settled(exact | {table.hours: h}, readings, min(shares))
+    for fid, (_, value, _) in sized.items():
+        r = readings[fid]
+        if value != r.value:
+            out[fid] = replace(r, value=value, status="low_confidence", alternatives=((r.value, r.confidence),) + r.alternatives,
+                               detail=r.detail | {"sums": "comma restored", "read_as": r.value})
+    for fid in unfit:
+        r = readings.get(fid)
+        if r is not None and r.status == "ok":
+            out[fid] = replace(r, status="low_confidence", detail=r.detail | {"sums": "row does not add up"})
+    return out
+
+
+def _settled(chosen: dict[str, _Cand], readings: dict[str, Reading], share: float) -> dict[str, Reading]:
+    """The readings replaced by the values the arithmetic chose (``share``: of all that add
+    up), accepted; the reading kept as the operator's first alternative."""
     out = {}
     for fid, (_, value, _) in chosen.items():
         r = readings.get(fid)

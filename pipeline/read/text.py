@@ -10,6 +10,7 @@ ink with a white margin, so Tesseract sees one line of writing.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 
 import cv2
@@ -113,12 +114,15 @@ def ocr_image(ink: np.ndarray, dpi: float, numeric: bool = False) -> np.ndarray:
     return trim(close_gaps(line) if numeric else line, dpi)
 
 
-def read_text(page: RegisteredPage, field: ExpandedField) -> ocr.OcrResult | None:
-    """Tesseract's reading of the field (text, confidences); None when there is no ink."""
+def read_text(page: RegisteredPage, field: ExpandedField, psm: int | None = None) -> ocr.OcrResult | None:
+    """Tesseract's reading of the field (text, confidences); None when there is no ink.
+    ``psm``: another page segmentation mode than the kind's."""
     ink = field_ink(page, field)
     if not has_ink(ink, page.dpi):
         return None
-    return ocr.read(ocr_image(ink, page.dpi, numeric=field.kind in _NUMERIC_WHITELIST), config_for(field.kind))
+    cfg = config_for(field.kind)
+    return ocr.read(ocr_image(ink, page.dpi, numeric=field.kind in _NUMERIC_WHITELIST),
+                    replace(cfg, psm=psm) if psm is not None else cfg)
 
 
 # Letters whose foot is not on the baseline (descenders), and J and Q whose tails reach below

@@ -63,6 +63,14 @@ def status_for(kind: FieldKind, value, confidence: float, printed: bool = False)
     return "ok" if confidence >= accept else "low_confidence"
 
 
+def status_of(r: Reading, value, confidence: float) -> str:
+    """:func:`status_for` a reading given another value or confidence after it was read (its
+    document's other fields told more), on the threshold of the path that read it: print's
+    when Tesseract led a printed-looking number."""
+    printed = bool(r.detail.get("printed")) and "ocr_confidence" in r.detail
+    return status_for(r.kind, value, confidence, printed=printed)
+
+
 def _digits(s: str) -> str:
     return "".join(c for c in s if c.isdigit())
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from pipeline import defs
 from pipeline.forms import FieldKind
-from pipeline.read.fields import status_for
+from pipeline.read.fields import status_of
 from pipeline.read.types import Reading
 
 _DAY = re.compile(r"rows\.(\d+)\.dag")
@@ -90,11 +90,7 @@ def in_order(readings: dict[str, Reading]) -> dict[str, Reading]:
         alternatives = tuple((str(values[i]), float(m[i])) for i in order[1:])
         how = "confirmed" if value == r.value else "corrected"
         out[r.field_id] = replace(r, value=value, confidence=confidence, alternatives=alternatives,
-                                  status=_status(r, value, confidence),
+                                  status=status_of(r, value, confidence),
                                   detail=r.detail | {"order": how, "read_as": r.value, "read_confidence": r.confidence})
     return out
 
-
-def _status(r: Reading, value: str, confidence: float) -> str:
-    printed = bool(r.detail.get("printed")) and "ocr_confidence" in r.detail  # led by Tesseract, as print
-    return status_for(r.kind, value, confidence, printed=printed)

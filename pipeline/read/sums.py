@@ -32,6 +32,7 @@ from itertools import product
 
 from pipeline import defs
 from pipeline.forms import CostTable, FormTemplate
+from pipeline.read.fields import status_of
 from pipeline.read.types import Reading
 from pipeline.rules import MINUTES_PER_DAY, TIME_KINDS, parse_time, time_rows
 
@@ -140,8 +141,9 @@ def reconcile_rows(table: CostTable, readings: dict[str, Reading], cands: dict[s
     their comma variants) fit settles its cost per hour to the öre, and of its period cost
     only the size: the digits within the rounding are not checked, so a period cost whose
     comma the row restored waits for an operator with the corrected value, and one that fit
-    as read keeps its own status. A row that fits no way goes to an operator even where its
-    readings were sure (one of them, or the sender, is wrong). The totals are a row too, with
+    as read keeps its own status. A row that fits no way holds a wrong reading (or the
+    sender's slip): each of its two is right only if the other is not, and its confidence
+    becomes that, c·(1 − c')/(1 − c·c'), so even two sure readings go to an operator. The totals are a row too, with
     half an öre an hour for each row's rounding: they settle no digit, only sizes.
 
     The hours are taken as read only when at least SUMS_MIN_ROWS rows fit them (a misread
@@ -158,8 +160,8 @@ def reconcile_rows(table: CostTable, readings: dict[str, Reading], cands: dict[s
         pairs = [(a[2] * b[2], a, b) for a, b in product(cands[rate_id], cands[period_id])
                  if a[0] is not None and _row_ok(a[0], b[0], h[0], slack)]
         if not pairs:
-            if (cands[rate_id][0][0], cands[period_id][0][0]) != (None, None):
-                unfit += [rate_id, period_id]  # a cost type not used is two empty fields
+            if cands[rate_id][0][0] is not None and cands[period_id][0][0] is not None:
+                unfit.append((rate_id, period_id))  # (half a row is the sender's to complete)
             continue
         p, a, b = max(pairs)
         share = p / sum(q for q, _, _ in pairs)
@@ -169,15 +171,19 @@ def reconcile_rows(table: CostTable, readings: dict[str, Reading], cands: dict[s
     if len(shares) < defs.SUMS_MIN_ROWS:
         return {}
     out = _settled(exact | {table.hours: h}, readings, min(shares))
-    for fid, (_, value, _) in sized.items():
+    for fid, (_, value, p) in sized.items():
         r = readings[fid]
-        if value != r.value:
-            out[fid] = replace(r, value=value, status="low_confidence", alternatives=((r.value, r.confidence),) + r.alternatives,
+        if value != r.value:  # as sure as that reading was before the row chose it
+            out[fid] = replace(r, value=value, confidence=p, status=status_of(r, value, p),
+                               alternatives=((r.value, r.confidence),) + r.alternatives,
                                detail=r.detail | {"sums": "comma restored", "read_as": r.value})
-    for fid in unfit:
-        r = readings.get(fid)
-        if r is not None and r.status == "ok":
-            out[fid] = replace(r, status="low_confidence", detail=r.detail | {"sums": "row does not add up"})
+    for pair in unfit:  # not both right: each is right only if the other is not
+        a, b = (readings[fid] for fid in pair)
+        both = a.confidence * b.confidence
+        for r, other in ((a, b), (b, a)):
+            c = r.confidence * (1 - other.confidence) / (1 - both) if both < 1 else 0.5
+            out[r.field_id] = replace(r, confidence=c, status=status_of(r, r.value, c),
+                                      detail=r.detail | {"sums": "row does not add up", "read_confidence": r.confidence})
     return out
 
 

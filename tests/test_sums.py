@@ -136,6 +136,23 @@ def test_sure_readings_in_a_row_that_does_not_add_up_go_to_an_operator(form3057)
     assert out["kostnad.ob.per_timme"].confidence < 0.01 and out["kostnad.ob.period"].confidence > 0.99
 
 
+def test_hours_are_confirmed_only_by_rows_that_pin_them(form3057):
+    # 1541 hours read as 1542: rows of a few kronor an hour fit either within their rounding
+    # (half an öre an hour: 7.70 kronor), so they settle their own costs per hour, not the hours
+    rows = {"lon": ("259.58", "400012.78"), "ob": ("2.93", "4515.13"), "omkostnader": ("1.50", "2311.50")}
+    values = {f"kostnad_{typ}_{col}": v for typ, pair in rows.items() for col, v in zip(("per_timme", "period"), pair)}
+    unused = {f"kostnad_{typ}_{col}": None for typ in ("utbildning", "arbetsmiljo", "administration")
+              for col in ("per_timme", "period")}
+    t = _table(kostnad_antal_timmar="1542", kostnad_summa_per_timme="264.01", kostnad_summa_period="406839.41",
+               **values, **unused)
+    out = reconcile(form3057, t)
+    assert out["kostnad.ob.per_timme"].status == "ok" and out["kostnad.omkostnader.per_timme"].status == "ok"
+    assert out["kostnad.antal_timmar"] is t["kostnad.antal_timmar"]  # not confirmed
+    assert out["kostnad.lon.per_timme"].status != "ok"  # the row that does pin them does not fit
+    out = reconcile(form3057, t | {"kostnad.antal_timmar": _reading("kostnad.antal_timmar", "hours", "1541")})
+    assert out["kostnad.antal_timmar"].status == "ok"  # read right, the whole table adds up
+
+
 @pytest.mark.parametrize("hours", [None, "112", "1720.00"])
 def test_nothing_changes_without_hours_the_rows_fit(form3057, hours):
     t = _table(kostnad_antal_timmar=hours, kostnad_ob_period="4428.84")

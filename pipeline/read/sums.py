@@ -147,11 +147,14 @@ def reconcile_rows(table: CostTable, readings: dict[str, Reading], cands: dict[s
     half an öre an hour for each row's rounding: they settle no digit, only sizes.
 
     The hours are taken as read only when at least SUMS_MIN_ROWS rows fit them (a misread
-    hours field fits none); with fewer, nothing changes."""
+    hours field fits none); with fewer, nothing changes. They are confirmed only by as many
+    rows whose cost per hour, in öre, exceeds the hours: a smaller one fits an hour more or
+    less too (1542 hours read for 1541 fitted a row of 2.93 kronor an hour)."""
     h = cands[table.hours][0]
     exact: dict[str, _Cand] = {}  # cost per hour: settled to the öre
     sized: dict[str, _Cand] = {}  # period costs and totals: their comma settled
     shares, unfit = [], []
+    pins = 0  # rows that fit these hours and no others
     for rate_id, period_id in [*table.rows, table.total]:
         if cands[rate_id] is None or cands[period_id] is None:
             continue  # ink and no valid reading: nothing to check it against
@@ -168,9 +171,12 @@ def reconcile_rows(table: CostTable, readings: dict[str, Reading], cands: dict[s
         if share >= defs.SUMS_MIN_SHARE:
             (sized if totals else exact)[rate_id], sized[period_id] = a, b
             shares.append(share)
+            # a cost per hour of fewer öre than the hours fits an hour more or less as well
+            # (within the rounding), so it checks the hours only when it is larger
+            pins += not totals and a[0] > h[0] + 2 * defs.SUMS_SLACK_ORE
     if len(shares) < defs.SUMS_MIN_ROWS:
         return {}
-    out = _settled(exact | {table.hours: h}, readings, min(shares))
+    out = _settled(exact | ({table.hours: h} if pins >= defs.SUMS_MIN_ROWS else {}), readings, min(shares))
     for fid, (_, value, p) in sized.items():
         r = readings[fid]
         if value != r.value:  # as sure as that reading was before the row chose it

@@ -30,7 +30,7 @@ from pipeline import defs, ocr
 from pipeline.forms import ExpandedField, FieldKind
 from pipeline.read.lines import FieldImage
 from pipeline.read.parse import combine, normalise
-from pipeline.read.text import baseline_share, read_text
+from pipeline.read.text import baseline_share, read_text, text_image
 from pipeline.read.types import Reading
 from pipeline.register import RegisteredPage
 
@@ -143,7 +143,8 @@ def read_number(page: RegisteredPage, f: ExpandedField, month: str | None = None
     if printed or p.value is None:
         # printed-looking, or the CNN found nothing valid (a typed value it cut up badly):
         # Tesseract reads it; as the only valid reading it is taken, for review unless printed
-        typed = read_text(page, f)
+        shown = text_image(page, f)  # the field as Tesseract sees it, cut once for both looks
+        typed = read_text(page, f, shown) if shown is not None else None
         tv = normalise(f.kind, typed.text, month=month, received=received) if typed is not None else None
         same_digits = bool(tv is not None and cands and same_digits_placed(typed.text, cands[0][0]))
         if tv is not None and p.value is not None and tv != p.value and not same_digits:
@@ -152,7 +153,7 @@ def read_number(page: RegisteredPage, f: ExpandedField, month: str | None = None
             # it read the comma of a clean typed "26,27" as a 7 ("26727", sure of it), as a
             # word right; on the typed amounts of seed 305 the two modes were each wrong in
             # about 5 % of fields, hardly ever in the same ones.
-            second = read_text(page, f, psm=ocr.PSM_SINGLE_WORD)
+            second = read_text(page, f, shown, psm=ocr.PSM_SINGLE_WORD)
             if second is not None and normalise(f.kind, second.text, month=month, received=received) == p.value:
                 typed, tv = second, p.value
         if tv is not None and (tv == p.value or same_digits or p.value is None or p.probability < defs.TYPED_CNN_VETO):

@@ -114,15 +114,25 @@ def ocr_image(ink: np.ndarray, dpi: float, numeric: bool = False) -> np.ndarray:
     return trim(close_gaps(line) if numeric else line, dpi)
 
 
-def read_text(page: RegisteredPage, field: ExpandedField, psm: int | None = None) -> ocr.OcrResult | None:
-    """Tesseract's reading of the field (text, confidences); None when there is no ink.
-    ``psm``: another page segmentation mode than the kind's."""
+def text_image(page: RegisteredPage, field: ExpandedField) -> np.ndarray | None:
+    """What Tesseract is shown of the field (:func:`ocr_image` of its ink); None when there
+    is no ink."""
     ink = field_ink(page, field)
     if not has_ink(ink, page.dpi):
         return None
+    return ocr_image(ink, page.dpi, numeric=field.kind in _NUMERIC_WHITELIST)
+
+
+def read_text(page: RegisteredPage, field: ExpandedField, image: np.ndarray | None = None,
+              psm: int | None = None) -> ocr.OcrResult | None:
+    """Tesseract's reading of the field (text, confidences); None when there is no ink.
+    ``image``: its :func:`text_image`, when the caller has it; ``psm``: another page
+    segmentation mode than the kind's."""
+    image = image if image is not None else text_image(page, field)
+    if image is None:
+        return None
     cfg = config_for(field.kind)
-    return ocr.read(ocr_image(ink, page.dpi, numeric=field.kind in _NUMERIC_WHITELIST),
-                    replace(cfg, psm=psm) if psm is not None else cfg)
+    return ocr.read(image, replace(cfg, psm=psm) if psm is not None else cfg)
 
 
 # Letters whose foot is not on the baseline (descenders), and J and Q whose tails reach below

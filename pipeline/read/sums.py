@@ -143,8 +143,9 @@ def reconcile_rows(table: CostTable, readings: dict[str, Reading], cands: dict[s
     comma the row restored waits for an operator with the corrected value, and one that fit
     as read keeps its own status. A row that fits no way holds a wrong reading (or the
     sender's slip): each of its two is right only if the other is not, and its confidence
-    becomes that, c·(1 − c')/(1 − c·c'), so even two sure readings go to an operator. The totals are a row too, with
-    half an öre an hour for each row's rounding: they settle no digit, only sizes.
+    becomes that, c·(1 − c')/(1 − c·c'), so even two sure readings go to an operator. The
+    totals are a row too, with half an öre an hour for each row's rounding: they settle no
+    digit, only sizes.
 
     The hours are taken as read only when at least SUMS_MIN_ROWS rows fit them (a misread
     hours field fits none); with fewer, nothing changes. They are confirmed only by as many

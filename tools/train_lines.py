@@ -49,6 +49,17 @@ hand-written amount's decimal comma was found lost in a quarter of them:
 (hand amounts of the calibration's cost-report sets, both readers: 71.5 → 83.3 % right;
 held-out lines of the old mix: 92.60 → 92.20 % (seed 778), 92.97 → 92.67 % (seed 783).)
 
+The second network, ``pipeline/read/lines2.npz`` (session 14), was trained apart, from
+scratch, in one run (49 min on 2 cores, 4 of them composing the lines):
+
+    .venv/bin/python tools/train_lines.py --seed 21 --lines 160000 --epochs 5 \
+        --small-marks 0.4 --amounts 0.1 --faint 0.1 --out pipeline/read/lines2.npz
+
+Its own held-out lines (this mix, with small marks and faint lines): 87.97 % exact. An average
+of two runs of one lineage (the third and fourth) had read hardly more than either; a network
+with another start, other lines and another mix errs elsewhere often enough to be a reader of
+its own (``defs.READER_WEIGHTS``).
+
 Training lines are composed here, independently of the sample generator (``pipeline/synth``):
 strings in the formats people write on FK's forms (clock times, days, dates, personnummer,
 organisationsnummer, phone numbers, amounts, hours) and random digit strings with random

@@ -112,12 +112,12 @@ def digit_alignment(ds) -> float | None:
 
 
 def read_number(page: RegisteredPage, f: ExpandedField, month: str | None = None,
-                image: FieldImage | None = None, line: list[tuple[str, float]] | None = None,
+                image: FieldImage | None = None, lines: list[list[tuple[str, float]]] | None = None,
                 received: date | None = None, prepared=None) -> Reading:
-    """A digit field, read by the character reader and the line reader and the two combined;
-    ``image`` (its ``digits.field_image``), ``prepared`` (its ink cleaned and uprighted,
-    ``digits._Field``, which both readers read) and ``line`` (the line reader's strings)
-    when the page's digit fields were prepared in one batch. ``received``: the day FK
+    """A digit field, read by the character reader and the line reader's networks and all
+    combined; ``image`` (its ``digits.field_image``), ``prepared`` (its ink cleaned and
+    uprighted, ``digits._Field``, which all readers read) and ``lines`` (each line network's
+    strings) when the page's digit fields were prepared in one batch. ``received``: the day FK
     received the post, which a field of ``before_received`` cannot lie after."""
     from pipeline.read.digits import field_image, read_digit_string
     from pipeline.read.lines import read_line
@@ -127,17 +127,17 @@ def read_number(page: RegisteredPage, f: ExpandedField, month: str | None = None
     if not ds.ink:
         return _reading(f, None, 1.0, "empty", False)
     cands = ds.candidates(defs.DIGIT_BEAM)
-    if line is None:
-        line = read_line(page, f, image)
+    if lines is None:
+        lines = read_line(page, f, image)
     weights = defs.READER_WEIGHTS_BY_KIND.get(f.kind.value, defs.READER_WEIGHTS)
     received = received if f.before_received else None
-    p = combine(f.kind, [cands, line], floor=defs.READER_FLOOR, weights=weights, month=month, received=received)
+    p = combine(f.kind, [cands, *lines], floor=defs.READER_FLOOR, weights=weights, month=month, received=received)
     value, confidence, alternatives = p.value, p.probability, p.alternatives
     raw = cands[0][0] if cands else None
     align = digit_alignment(ds)
     detail: dict = {"alignment": align} if align is not None else {}
-    if line:
-        detail["line"] = line[0][0]  # the line reader's best string
+    if lines and lines[0]:
+        detail["line"] = lines[0][0][0]  # the first line network's best string
     printed = align is not None and align <= defs.TYPED_ALIGN_MAX
     led = False
     if printed or p.value is None:
@@ -189,7 +189,7 @@ def read_words(page: RegisteredPage, f: ExpandedField) -> Reading:
 
 
 def read_field(page: RegisteredPage, f: ExpandedField, month: str | None = None,
-               image: FieldImage | None = None, line: list[tuple[str, float]] | None = None,
+               image: FieldImage | None = None, lines: list[list[tuple[str, float]]] | None = None,
                received: date | None = None, prepared=None) -> Reading:
     if f.kind == FieldKind.checkbox:
         from pipeline.read.marks import read_checkbox
@@ -200,7 +200,7 @@ def read_field(page: RegisteredPage, f: ExpandedField, month: str | None = None,
 
         return read_signature(page, f)
     if f.kind in DIGIT_KINDS:
-        return read_number(page, f, month, image, line, received, prepared)
+        return read_number(page, f, month, image, lines, received, prepared)
     return read_words(page, f)
 
 

@@ -12,6 +12,11 @@ folded in) run here in plain numpy.
     reader = LineReader.load()
     x = line_input(cov)                      # one field's ink coverage → (32, W) float32
     reader.candidates([x], k=8)              # [[("07.30", 0.91), ("07.20", 0.05), …]]
+
+Two such networks read every field (``NETWORKS``): the same shape, trained apart (another
+seed, other lines, from scratch). Each gives its own strings, and the field reader
+(:func:`pipeline.read.fields.read_number`) combines them with the character reader's as
+readers of their own: most of what one misreads the other reads right or doubts.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import cv2
 import numpy as np
 
 WEIGHTS = Path(__file__).with_name("lines.npz")
+NETWORKS = (WEIGHTS, WEIGHTS.with_name("lines2.npz"))  # each field is read by both
 
 LINE_H = 32  # network input height, px
 INK_H = 28  # the writing's height inside it (2 px paper above and below)
@@ -249,12 +255,15 @@ def field_input(img: np.ndarray, dpi: float, inner: tuple[int, int, int, int] | 
 FieldImage = tuple[np.ndarray, tuple[int, int, int, int]]
 
 
+Strings = list[tuple[str, float]]
+
+
 def read_lines(page, fields, images: dict[str, FieldImage] | None = None, k: int = 16,
-               reader: LineReader | None = None, prepared: dict | None = None) -> dict[str, list[tuple[str, float]]]:
-    """The k most probable strings of each digit field of a registered page (one batched
-    network call for them all), by field id; ``images``: their ``digits.field_image``, and
-    ``prepared`` their ``digits._Field``, when the caller has them. An empty field has no
-    strings."""
+               readers: list[LineReader] | None = None, prepared: dict | None = None) -> dict[str, list[Strings]]:
+    """The k most probable strings of each digit field of a registered page by each network
+    (``NETWORKS``; one batched call a network for them all), by field id; ``images``: their
+    ``digits.field_image``, and ``prepared`` their ``digits._Field``, when the caller has them.
+    An empty field has no strings."""
     from pipeline.read.digits import field_image
 
     xs: dict[str, np.ndarray] = {}
@@ -263,14 +272,15 @@ def read_lines(page, fields, images: dict[str, FieldImage] | None = None, k: int
         x = field_input(img, page.dpi, inner, (prepared or {}).get(f.id))
         if x is not None:
             xs[f.id] = x
-    out: dict[str, list[tuple[str, float]]] = {f.id: [] for f in fields}
+    readers = readers or [LineReader.load(path) for path in NETWORKS]
+    out: dict[str, list[Strings]] = {f.id: [[] for _ in readers] for f in fields}
     if xs:
-        got = (reader or LineReader.load()).candidates(list(xs.values()), k=k)
-        out.update(zip(xs, got))
+        got = [reader.candidates(list(xs.values()), k=k) for reader in readers]
+        out.update({fid: [strings[i] for strings in got] for i, fid in enumerate(xs)})
     return out
 
 
 def read_line(page, field, image: FieldImage | None = None, k: int = 16,
-              reader: LineReader | None = None) -> list[tuple[str, float]]:
+              readers: list[LineReader] | None = None) -> list[Strings]:
     """:func:`read_lines` of one field."""
-    return read_lines(page, [field], {field.id: image} if image else None, k, reader)[field.id]
+    return read_lines(page, [field], {field.id: image} if image else None, k, readers)[field.id]

@@ -265,9 +265,9 @@ READER_FLOOR = 0.01
 # share a design and their training data's kind, so their errors are not independent: each
 # counts with 0.7, together 1.4 rather than 2. On generated hand-written fields (seed 105's
 # clock times, days, dates, hours and minutes, 1,501; seed 301's cost-report fields, 1,690;
-# 788 personnummer and phone numbers of seeds 105/106, 305/306) the second network took the fields
-# read right from 97.5 to 98.0 %, 89.5 to 90.2 % and 93.6 to 94.5 %; at 1.0 each, about the
-# same, with more wrong readings sure of themselves.
+# 788 personnummer and phone numbers of seeds 105/106, 305/306) the second network took
+# the fields read right from 97.5 to 98.0 %, 89.5 to 90.2 % and 93.6 to 94.5 %; at 1.0
+# each, about the same, with more wrong readings sure of themselves.
 READER_WEIGHTS = (0.7, 0.7, 0.7)
 READER_WEIGHTS_BY_KIND: dict[str, tuple[float, ...]] = {"amount": (0.35, 0.7, 0.7)}
 # Kinds whose readings are conditioned on their validity when the readers are combined: an

@@ -82,17 +82,27 @@ def test_weights_are_small_and_numpy_only():
     assert "import torch" not in Path(L.__file__).read_text(encoding="utf-8")
 
 
+def _train_lines():
+    sys.path.insert(0, str(ROOT / "tools"))
+    import train_lines
+
+    return train_lines
+
+
+def _heldout_lines(n: int, seed: int) -> list:
+    """n lines composed by the training tool from held-out MNIST digits (never trained on)."""
+    T = _train_lines()
+    x, y = T.load_mnist(MNIST)
+    held = slice(*T.HOLDOUT)
+    return T.build(n, seed, x[held], y[held], [], [], procs=1)
+
+
 @pytest.mark.skipif(not MNIST.exists(), reason=f"MNIST not found at {MNIST} (shared data absent)")
 @pytest.mark.parametrize("network", L.NETWORKS, ids=lambda p: p.name)
 def test_heldout_handwritten_lines(network):
     """Lines composed by the training tool from held-out MNIST digits (never trained on):
     each network reads most of them exactly (both 93.3 % of these 300; docs/digits.md)."""
-    sys.path.insert(0, str(ROOT / "tools"))
-    import train_lines as T
-
-    x, y = T.load_mnist(MNIST)
-    data = T.build(300, 4242, x[T.HOLDOUT[0]:T.HOLDOUT[1]], y[T.HOLDOUT[0]:T.HOLDOUT[1]], [], [], procs=1)
-    acc = T.exact(L.LineReader.load(network), data)
+    acc = _train_lines().exact(L.LineReader.load(network), _heldout_lines(300, 4242))
     assert acc >= 0.87, f"held-out lines exact {acc:.3f}"
 
 
@@ -100,12 +110,8 @@ def test_heldout_handwritten_lines(network):
 def test_the_networks_were_trained_apart():
     """The second network is worth reading only if it is not the first again: on held-out
     lines both read, their probabilities differ everywhere and their best strings somewhere."""
-    sys.path.insert(0, str(ROOT / "tools"))
-    import train_lines as T
-
-    x, y = T.load_mnist(MNIST)
-    data = T.build(150, 4343, x[T.HOLDOUT[0]:T.HOLDOUT[1]], y[T.HOLDOUT[0]:T.HOLDOUT[1]], [], [], procs=1)
-    lines = [img.astype(np.float32) / 255.0 for img, _ in data]  # as T.exact reads them
+    data = _heldout_lines(150, 4343)
+    lines = [img.astype(np.float32) / 255.0 for img, _ in data]  # as train_lines.exact reads them
     first, second = (L.LineReader.load(p).candidates(lines, k=1) for p in L.NETWORKS)
     assert all(a and b and a[0][1] != b[0][1] for a, b in zip(first, second))
     differ = sum(a[0][0] != b[0][0] for a, b in zip(first, second))

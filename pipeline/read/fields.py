@@ -28,7 +28,7 @@ import numpy as np
 
 from pipeline import defs, ocr
 from pipeline.forms import ExpandedField, FieldKind
-from pipeline.read.lines import FieldImage
+from pipeline.read.lines import FieldImage, Strings
 from pipeline.read.parse import combine, normalise
 from pipeline.read.text import baseline_share, read_text, text_image
 from pipeline.read.types import Reading
@@ -112,7 +112,7 @@ def digit_alignment(ds) -> float | None:
 
 
 def read_number(page: RegisteredPage, f: ExpandedField, month: str | None = None,
-                image: FieldImage | None = None, lines: list[list[tuple[str, float]]] | None = None,
+                image: FieldImage | None = None, lines: list[Strings] | None = None,
                 received: date | None = None, prepared=None) -> Reading:
     """A digit field, read by the character reader and the line reader's networks and all
     combined; ``image`` (its ``digits.field_image``), ``prepared`` (its ink cleaned and
@@ -189,7 +189,7 @@ def read_words(page: RegisteredPage, f: ExpandedField) -> Reading:
 
 
 def read_field(page: RegisteredPage, f: ExpandedField, month: str | None = None,
-               image: FieldImage | None = None, lines: list[list[tuple[str, float]]] | None = None,
+               image: FieldImage | None = None, lines: list[Strings] | None = None,
                received: date | None = None, prepared=None) -> Reading:
     if f.kind == FieldKind.checkbox:
         from pipeline.read.marks import read_checkbox

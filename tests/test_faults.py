@@ -33,6 +33,7 @@ from pipeline.cli import start_prefect_server
 from pipeline.config import DataDir
 from pipeline.errors import StoreUnavailableError
 from pipeline.route import holds
+from pipeline.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 BLANKETT = [sys.executable, "-m", "pipeline.cli"]
@@ -200,9 +201,34 @@ def _documents(url: str) -> int:
         db.dispose()
 
 
+# The server holds the second document's insert until it is halted: without this, a loaded
+# machine could store both documents before the halt lands, and there would be no outage to see.
+_HOLD_SECOND_DOCUMENT = [
+    """CREATE FUNCTION hold_second_document() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN
+         IF (SELECT count(*) FROM documents) >= 1 THEN PERFORM pg_sleep(600); END IF;
+         RETURN NEW;
+       END $$""",
+    "CREATE TRIGGER hold_second_document BEFORE INSERT ON documents "
+    "FOR EACH ROW EXECUTE FUNCTION hold_second_document()"]
+_RELEASE = ["DROP TRIGGER hold_second_document ON documents", "DROP FUNCTION hold_second_document()"]
+
+
+def _execute(url: str, statements: list[str]) -> None:
+    db = create_engine(url)
+    try:
+        with db.begin() as c:
+            for statement in statements:
+                c.execute(text(statement))
+    finally:
+        db.dispose()
+
+
 def test_postgresql_stopped_mid_run_fails_cleanly_and_archives_nothing(prefect_api, own_postgres, tmp_path):
     start, halt = own_postgres
     url = start()
+    Store(url).close()  # the schema, so that the hold can be put on its documents table
+    _execute(url, _HOLD_SECOND_DOCUMENT)
     data = DataDir.resolve(tmp_path / "data").ensure()
     tiff_pages(data.inbox / "a.tif", range(0, 4))  # two 3066s: the first is stored, then the server goes
     p = sweep(data, run_env(prefect_api, url))
@@ -223,6 +249,7 @@ def test_postgresql_stopped_mid_run_fails_cleanly_and_archives_nothing(prefect_a
     assert json.loads((data.processing / f".{claim}.claim.json").read_text())["attempts"] == 0
 
     url = start()  # the database is back: the next sweep finishes the file, once
+    _execute(url, _RELEASE)
     p = sweep(data, run_env(prefect_api, url))
     out, err = p.communicate(timeout=RUN_LIMIT_S)
     assert p.returncode == 0, err[-3000:]

@@ -21,6 +21,16 @@ against their time reports (:func:`pipeline.assess.revalidate_invoices`), and ag
 operator has decided a shared field (an operator's value counts as certain), so that the
 case's other copies of that number follow it out of review.
 
+Names are read together by whose they are (``names`` in the template: person.name by the
+person's personnummer, the provider's name and its contact person each by its
+organisationsnummer). Tesseract reads handwriting too loosely for a hand-written name to be
+accepted on its own reading; but one number names one person, so a held name takes the name
+accepted for the same number on another document (typed there, or decided by an operator)
+when its own reading is close enough to be that name (defs.NAMES_MIN_SIMILARITY), and two
+held readings of one person's name that say the same (case and spacing aside) are accepted:
+Tesseract's misreadings of two handwritten copies are not alike. Accepted names that differ
+decide nothing.
+
 Earlier months count too: the same people send the same forms every month, so the store's
 newest records of the batch's persons and assistants (by personnummer, ACROSS_EARLIER_MAX of
 each) join their cases as partners — their accepted values (read with
@@ -32,6 +42,8 @@ a month carries, is decided this way once an earlier month's copy of it was acce
 from __future__ import annotations
 
 import copy
+import difflib
+import math
 from typing import Iterable, Mapping
 
 from pipeline import defs
@@ -84,6 +96,65 @@ def _shared_fields(records: list[dict], members: Iterable[int]) -> list[tuple[in
     return out
 
 
+def _keyed_names(records: list[dict]) -> list[tuple[tuple[str, str, str], int, str, dict]]:
+    """The records' name fields (``names`` in the template) whose number is accepted, each
+    with whose it is: (the number's kind, its value, the role). A personnummer is one person
+    whatever the role; an organisationsnummer's name and its contact person are two names."""
+    out = []
+    for i, rec in enumerate(records):
+        template = template_of(rec)
+        if template is None:
+            continue
+        flat = flatten(rec.get("fields", {}))
+        for fid, key_id in template.names.items():
+            fv, kv = flat.get(fid), flat.get(key_id)
+            if fv is None or kv is None or kv["status"] not in ACCEPTED or kv.get("value") is None:
+                continue
+            role = "person" if kv["kind"] == FieldKind.personnummer.value else fid.rsplit(".", 1)[-1]
+            out.append(((kv["kind"], str(kv["value"]), role), i, fid, fv))
+    return out
+
+
+def _name_groups(records: list[dict]) -> list[list[tuple[int, str, dict]]]:
+    """The name fields of one person (or organisation) that more than one record holds."""
+    groups: dict[tuple[str, str, str], list[tuple[int, str, dict]]] = {}
+    for key, i, fid, fv in _keyed_names(records):
+        groups.setdefault(key, []).append((i, fid, fv))
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def _name(s: object) -> str:
+    return " ".join(str(s).split()).casefold()
+
+
+def _decide_names(records: list[dict], n: int) -> dict[tuple[int, str], tuple[str, float, list[str]]]:
+    """The held names (of the first ``n`` records) that their group decides (see the
+    module): (record, field) → (value, confidence, the fields that decided it)."""
+    decided = {}
+    for members in _name_groups(records):
+        for i, fid, fv in members:
+            if i >= n or fv["status"] != HELD or not fv.get("read"):
+                continue
+            others = [(j, gid, gv) for j, gid, gv in members if (j, gid) != (i, fid)]
+            anchors = [(j, gid, gv) for j, gid, gv in others if gv["status"] in ACCEPTED and gv.get("value")]
+            ref = lambda j, gid: f"{records[j]['document_id']}:{gid}"  # noqa: E731
+            if anchors:
+                if len({_name(gv["value"]) for _, _, gv in anchors}) > 1:
+                    continue  # the accepted names differ: an operator's to see
+                value = anchors[0][2]["value"]
+                if difflib.SequenceMatcher(None, _name(value), _name(fv["read"])).ratio() \
+                        >= defs.NAMES_MIN_SIMILARITY:
+                    decided[(i, fid)] = (value, min(gv["confidence"] for _, _, gv in anchors),
+                                         [ref(j, gid) for j, gid, _ in anchors])
+                continue
+            same = [(j, gid, gv) for j, gid, gv in others
+                    if j < n and gv["status"] == HELD and gv.get("read") and _name(gv["read"]) == _name(fv["read"])]
+            if same:  # two readings that agree: both were misread alike, or neither was
+                doubt = (1.0 - fv["confidence"]) * math.prod(1.0 - gv["confidence"] for _, _, gv in same)
+                decided[(i, fid)] = (fv["read"], 1.0 - doubt, [ref(j, gid) for j, gid, _ in same])
+    return decided
+
+
 def _candidates(fv: Mapping) -> dict:
     if fv["status"] in ("confirmed", "corrected"):  # an operator's decision is certain
         return {fv["read"]: 1.0} if fv.get("read") is not None else {}
@@ -125,6 +196,12 @@ def agree_records(records: list[dict], earlier: list[dict] = ()) -> list[dict]:
         fv = flatten(rec["fields"])[fid]
         fv.update(read=c.value, value=typed_value(FieldKind(fv["kind"]), c.value), confidence=round(c.share, 4),
                   status="ok", alternatives=[(v, round(p, 4)) for v, p in c.alternatives], agreed_with=refs)
+    for (i, fid), (value, confidence, refs) in _decide_names(records, n).items():
+        rec = changed.setdefault(i, copy.deepcopy(records[i]))
+        fv = flatten(rec["fields"])[fid]
+        read = fv["read"]  # kept among the alternatives when the group's name replaces it
+        fv.update(read=value, value=value, confidence=round(confidence, 4), status="ok", agreed_with=refs,
+                  alternatives=[(read, fv["confidence"])] if read != value else [])
     return [changed[i] for i in sorted(changed)]
 
 
@@ -149,7 +226,8 @@ def agree_batch(store, document_ids: Iterable[str]) -> list[dict]:
     the caller to check again)."""
     document_ids = list(document_ids)
     records = [r for r in (store.record(d) for d in document_ids) if r is not None]
-    if not any(fv["status"] == HELD for _, _, fv in _shared_fields(records, range(len(records)))):
+    held_names = any(fv["status"] == HELD for _, _, _, fv in _keyed_names(records))
+    if not held_names and not any(fv["status"] == HELD for _, _, fv in _shared_fields(records, range(len(records)))):
         return []  # nothing to decide: the store's earlier records are not looked up
     out = []
     for rec in agree_records(records, earlier_records(store, records, exclude=document_ids)):

@@ -359,6 +359,14 @@ COPIES_MIN_SUPPORT = 0.01
 # is a 3057 and one 3059 per assistant (rarely more than ten), an assistant's one 3059 per
 # person, so 50 reach back some months while each look-up (an indexed query) stays small.
 ACROSS_EARLIER_MAX = 50
+# A name held for review takes the name accepted on another document for the same number
+# (pipeline/across.py, ``names`` in forms/*/*.yaml) only when its own reading shares at least
+# this much with it (difflib's ratio: twice the characters they have in common, in order, over
+# both lengths; case and spacing aside). Tesseract's readings of handwriting keep most of a
+# name's letters ("Asha Sjöberg", "Asa Sfärg" for "Aisha Sjöberg": 0.96, 0.64); a reading
+# that keeps less than half is as likely another name written there (a contact person who
+# changed, a slip of the pen in the number), which is for an operator to see.
+NAMES_MIN_SIMILARITY = 0.5
 # A printed-looking field is read by Tesseract (eng, digit whitelist), whose reading leads
 # unless the digit CNN is at least this sure of another valid value (then the field was
 # hand-printed after all: on hand-printed digits Tesseract is often sure and wrong).

@@ -212,6 +212,8 @@ class FieldOutcome:
             return self.value == bool(self.truth)
         if self.truth in (None, ""):
             return self.status == "empty"
+        if self.kind == "text" and isinstance(self.value, str) and isinstance(self.truth, str):
+            return self.value.casefold() == self.truth.casefold()  # a name written in capitals, read so
         return self.value == self.truth
 
     @property

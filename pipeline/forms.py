@@ -267,6 +267,9 @@ class FormTemplate(_Strict):
     # Values the sender writes again on other documents of the case (the provider's phone on
     # every time report and on the invoice): read together across them (pipeline/across.py).
     shared: list[str] = []
+    # Name fields and the number that says whose name each is (person.name: the person's
+    # personnummer): read together across documents by that number (pipeline/across.py).
+    names: dict[str, str] = {}
 
     @property
     def key(self) -> str:
@@ -408,6 +411,12 @@ def _cross_checks(t: FormTemplate) -> list[str]:
                 problems.append(f"{what}: {fid!r} is not a field")
             elif f.kind not in kinds:
                 problems.append(f"{what}: {fid!r} is a {f.kind.value}, not one of {', '.join(k.value for k in kinds)}")
+    for name, key in t.names.items():
+        f, k = t.fields_by_id.get(name), t.fields_by_id.get(key)
+        if f is None or f.kind != FieldKind.text:
+            problems.append(f"names: {name!r} is not a text field")
+        if k is None or k.kind not in (FieldKind.personnummer, FieldKind.organisationsnummer):
+            problems.append(f"names: {name!r} is named by {key!r}, not a personnummer or organisationsnummer field")
     ids = {p.skanningsid for p in t.pages}
     if len(ids) != len(t.pages):
         problems.append("pages: skanningsid repeated")

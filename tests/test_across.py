@@ -209,3 +209,113 @@ def test_an_assistants_phone_is_decided_by_an_earlier_month(database_url, case):
             held["document_id"]
     finally:
         store.close()
+
+
+# --- names, by whose they are -----------------------------------------------------------------------
+
+def _name(rec: dict, fid: str = "person.name") -> dict:
+    return flatten(rec["fields"])[fid]
+
+
+def _held_name(rec: dict, read: str | None, confidence: float = 0.8, fid: str = "person.name") -> dict:
+    """The record with a name read doubtfully (as Tesseract reads handwriting), routed again."""
+    rec = copy.deepcopy(rec)
+    _name(rec, fid).update(read=read, value=read, confidence=confidence,
+                           status="low_confidence" if read else "unreadable", alternatives=[])
+    return validate(assess(rec))
+
+
+def _garbled(name: str) -> str:
+    """The name with its second letter lost and its case changed: what Tesseract might read."""
+    return (name[0] + name[2:]).upper()
+
+
+def test_a_held_name_takes_the_name_accepted_for_the_same_personnummer(case):
+    true = _name(case[1])["value"]
+    held = _held_name(case[0], _garbled(true))
+    assert held["route"] == "review"
+    changed, = agree_records([held, case[1]])
+    fv = _name(changed)
+    assert fv["status"] == "ok" and fv["value"] == fv["read"] == true
+    assert fv["agreed_with"] == [f"{case[1]['document_id']}:person.name"]
+    assert [list(a) for a in fv["alternatives"]] == [[_garbled(true), 0.8]]  # the reading it replaced
+    assert validate(assess(changed))["route"] == "validation"
+
+
+def test_two_held_readings_of_one_name_that_agree_are_accepted(case):
+    """No copy was accepted; two were read alike (case and spacing aside): both accepted, as read."""
+    true = _name(case[1])["value"]
+    first, second = _held_name(case[0], true.upper(), 0.8), _held_name(case[1], " ".join(true.split(" ")) + " ", 0.7)
+    changed = agree_records([first, second])
+    assert [r["document_id"] for r in changed] == [first["document_id"], second["document_id"]]
+    assert _name(changed[0])["read"] == true.upper() and _name(changed[0])["status"] == "ok"
+    assert _name(changed[0])["confidence"] == pytest.approx(1 - 0.2 * 0.3)
+    assert _name(changed[1])["agreed_with"] == [f"{first['document_id']}:person.name"]
+
+
+@pytest.mark.parametrize("how", ["far from it", "another person", "accepted names differ", "held readings differ",
+                                 "unreadable", "another role of the provider", "an earlier month's held copy"])
+def test_names_left_for_an_operator(case, how):
+    true = _name(case[1])["value"]
+    held = _held_name(case[0], _garbled(true))
+    other, earlier = copy.deepcopy(case[1]), []
+    if how == "far from it":  # another name written where this person's belongs
+        held = _held_name(case[0], "Xq Zyv")
+    elif how == "another person":
+        flatten(other["fields"])["person.personnummer"].update(read="191212121212", value="191212121212")
+    elif how == "accepted names differ":
+        third = copy.deepcopy(case[1])
+        third["document_id"] += "-b"
+        _name(third).update(read=true + "sson", value=true + "sson")
+        earlier = [third]
+    elif how == "held readings differ":
+        other = _held_name(case[1], _garbled(true) + "X")
+    elif how == "unreadable":
+        held = _held_name(case[0], None)
+    elif how == "another role of the provider":  # the contact person is not the provider's name
+        held = _held_name(case[0], _garbled(_name(case[1], "anordnare.name")["value"]), fid="anordnare.kontaktperson")
+        _name(other, "anordnare.kontaktperson").update(read=None, value=None, status="empty")
+    else:  # held copies agree only within this batch
+        earlier, other = [_held_name(case[1], _garbled(true))], None
+    assert agree_records([held] + ([other] if other else []), earlier=earlier) == []
+
+
+def test_a_name_agreed_in_the_store(database_url, case):
+    store = Store(database_url)
+    try:
+        bid = store.begin_batch("b1", date(2025, 10, 3))
+        store.begin_file(bid, "b1.pdf", SHA, date(2025, 10, 3))
+        held = _held_name(case[0], _garbled(_name(case[1])["value"]))
+        store.save_document(SHA, held)
+        store.save_document(SHA, case[1])
+        assert [t["field_id"] for t in store.open_review_tasks(held["document_id"])] == ["person.name"]
+        assert len(agree_batch(store, [held["document_id"], case[1]["document_id"]])) == 1
+        rec = store.record(held["document_id"])
+        assert rec["route"] == "validation" and _name(rec)["value"] == _name(case[1])["value"]
+        assert store.open_review_tasks(held["document_id"]) == []
+    finally:
+        store.close()
+
+
+def test_an_operators_name_settles_the_other_copies(database_url, case):
+    """Two readings of the person's name, neither accepted nor alike; the operator types the
+    name on one document, and the other document's reading, close to it, follows."""
+    from pipeline.review import decide
+
+    true = _name(case[1])["value"]
+    store = Store(database_url)
+    try:
+        bid = store.begin_batch("b1", date(2025, 10, 3))
+        store.begin_file(bid, "b1.pdf", SHA, date(2025, 10, 3))
+        first, second = _held_name(case[0], _garbled(true) + "X"), _held_name(case[1], _garbled(true))
+        for rec in (first, second):
+            store.save_document(SHA, rec)
+        ids = [first["document_id"], second["document_id"]]
+        assert agree_batch(store, ids) == []
+        task, = store.open_review_tasks(ids[0])
+        assert decide.decide(store, task["id"], "anna", "correct", true).route == "validation"
+        fv = _name(store.record(ids[1]))
+        assert fv["status"] == "ok" and fv["value"] == true and fv["agreed_with"] == [f"{ids[0]}:person.name"]
+        assert store.record(ids[1])["route"] == "validation" and store.open_review_tasks(ids[1]) == []
+    finally:
+        store.close()

@@ -17,7 +17,7 @@ Every decision is written to the audit log (operator, time, before, after; a per
 masked). When a document's last open task is decided, it is re-validated and routed at once
 (:func:`finish_document`); a 3059's invoices of the same person and month are re-checked,
 and a 3057 is checked against its month's time reports. A phone number the case's documents
-share, once accepted or corrected, decides the batch's other held copies of it
+share, or a name, once accepted or corrected, decides the batch's other held copies of it
 (:func:`pipeline.across.agree_batch`).
 """
 
@@ -184,9 +184,10 @@ def decide(store: Store, task_id: int, operator: str, action: str, text: str = "
 
 
 def _shared(record: dict | None, field_id: str | None) -> bool:
-    """Is this a field the case's other documents carry too (``shared`` in the template)?"""
+    """Is this a field the case's other documents carry too (``shared`` or ``names`` in the
+    template)?"""
     template = template_of(record) if record else None
-    return template is not None and field_id in template.shared
+    return template is not None and (field_id in template.shared or field_id in template.names)
 
 
 def finish_document(store: Store, document_id: str, actor: str,

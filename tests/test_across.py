@@ -1,5 +1,5 @@
-"""Stage 4b: a phone number written on several documents of one case, read together
-(pipeline/across.py), on records of a generated case and in the store (SQLite and
+"""Stage 4b: a phone number or a name written on several documents of one case, read
+together (pipeline/across.py), on records of a generated case and in the store (SQLite and
 PostgreSQL)."""
 
 from __future__ import annotations

@@ -299,7 +299,11 @@ def calibrate(outcomes: list[FieldOutcome], max_error: float = 0.002, min_readin
     """Per kind: the lowest confidence from which accepted readings are wrong in at most
     ``max_error`` of cases (on the given outcomes). A kind with fewer than ``min_readings``
     readings takes the stricter of that and ``default``: a few dozen readings say little
-    about a tail of 0.2 %."""
+    about a tail of 0.2 %. A kind whose readings are all within ``max_error`` down to the
+    least sure of them has no floor in the data: the lowest confidence it happened to show
+    says nothing of the readings below it, and the threshold is the looser of it and
+    ``default`` (typed organisationsnummer, all read right, the least sure at 0.99995, would
+    otherwise hold one read at 0.9999)."""
     out = {}
     kinds = sorted({o.kind for o in outcomes if o.kind not in ("checkbox", "signature")})
     for k in kinds:
@@ -315,6 +319,8 @@ def calibrate(outcomes: list[FieldOutcome], max_error: float = 0.002, min_readin
                 best = o.confidence
         if len(xs) < min_readings:
             best = max(best, default)
+        elif xs and best == xs[-1].confidence:  # within the budget down to the last reading
+            best = min(best, default)
         # rounded down, finely: rounding to 4 places could put the threshold above the very
         # reading it was calibrated at (0.99986 → 0.9999), or round down onto a wrong one
         out[k] = math.floor(best * 1e6) / 1e6

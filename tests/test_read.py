@@ -290,6 +290,21 @@ def test_calibrated_threshold_keeps_the_reading_it_was_calibrated_at():
     assert calibrate(right + wrong, min_readings=10, default=0.99999)["date"] == 0.99999  # few readings: the default
 
 
+def test_a_kind_read_right_throughout_falls_back_to_the_default_below_its_least_sure_reading():
+    """Nothing says a reading below the least sure one seen would be wrong: the default
+    (the prior strictness) decides there, unless the readings seen went lower still."""
+    from pipeline.evaluate import FieldOutcome, calibrate
+
+    right = [FieldOutcome("organisationsnummer", False, "5566886825", "5566886825", "ok", c, False)
+             for c in (1.0, 0.99999, 0.99995)]
+    assert calibrate(right, min_readings=3, default=0.99)["organisationsnummer"] == 0.99
+    assert calibrate(right, min_readings=4, default=0.99)["organisationsnummer"] == 0.99995  # too few: stricter
+    lower = right + [FieldOutcome("organisationsnummer", False, "5566886825", "5566886825", "ok", 0.9, False)]
+    assert calibrate(lower, min_readings=3, default=0.99)["organisationsnummer"] == 0.9
+    wrong = right + [FieldOutcome("organisationsnummer", False, "5566886825", "5566886826", "ok", 0.9, False)]
+    assert calibrate(wrong, min_readings=3, default=0.99)["organisationsnummer"] == 0.99995  # a floor in the data
+
+
 def test_a_calibrated_threshold_never_cuts_a_tie():
     """Readings at one confidence are accepted or held together: a wrong one among right
     ones at the top confidence holds them all (Tesseract's text confidences come in steps)."""

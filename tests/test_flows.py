@@ -280,7 +280,7 @@ def test_serve_starts_a_server_and_schedules_the_nightly_sweep(tmp_path):
                 if nightly:
                     runs = _post(f"{api}/flow_runs/filter",
                                  {"deployments": {"id": {"any_": [nightly[0]["id"]]}}})
-                    if runs:
+                    if runs and len(deps) > 1:  # on a loaded machine the second may come a moment later
                         break
             except OSError:
                 pass

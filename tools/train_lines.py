@@ -58,7 +58,8 @@ scratch, in one run (49 min on 2 cores, 4 of them composing the lines):
 Its own held-out lines (this mix, with small marks and faint lines): 87.97 % exact. An average
 of two runs of one lineage (the third and fourth) had read hardly more than either; a network
 with another start, other lines and another mix errs elsewhere often enough to be a reader of
-its own (``defs.READER_WEIGHTS``).
+its own (``defs.READER_WEIGHTS``). A third, the same command with ``--seed 33`` (54 min,
+session 15), read no more fields right as a fourth reader and was not kept (docs/digits.md).
 
 Training lines are composed here, independently of the sample generator (``pipeline/synth``):
 strings in the formats people write on FK's forms (clock times, days, dates, personnummer,

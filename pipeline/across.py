@@ -155,6 +155,22 @@ def _decide_names(records: list[dict], n: int) -> dict[tuple[int, str], tuple[st
     return decided
 
 
+def name_readings(records: list[dict], document_id: str, field_id: str) -> list[tuple[str, bool]]:
+    """What the other records give as the name ``field_id`` of record ``document_id`` (the same
+    person or organisation, by its accepted number): each reading once (case and spacing
+    aside), with whether it was accepted, accepted ones first. For an operator deciding it."""
+    keyed = _keyed_names(records)
+    mine = next((key for key, i, fid, _ in keyed if fid == field_id and records[i]["document_id"] == document_id), None)
+    seen, out = set(), []
+    for key, i, fid, fv in sorted(keyed, key=lambda k: k[3]["status"] not in ACCEPTED):
+        if key != mine or (fid == field_id and records[i]["document_id"] == document_id) or not fv.get("read"):
+            continue
+        if _name(fv["read"]) not in seen:
+            seen.add(_name(fv["read"]))
+            out.append((fv["read"], fv["status"] in ACCEPTED))
+    return out
+
+
 def _candidates(fv: Mapping) -> dict:
     if fv["status"] in ("confirmed", "corrected"):  # an operator's decision is certain
         return {fv["read"]: 1.0} if fv.get("read") is not None else {}

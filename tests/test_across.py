@@ -319,3 +319,23 @@ def test_an_operators_name_settles_the_other_copies(database_url, case):
         assert store.record(ids[1])["route"] == "validation" and store.open_review_tasks(ids[1]) == []
     finally:
         store.close()
+
+
+def test_name_readings_for_an_operator(case):
+    """The other documents' readings of one person's name, each once, the accepted first;
+    another person's name is not among them."""
+    from pipeline.across import name_readings
+
+    true = _name(case[1])["value"]
+    held, other_held = _held_name(case[0], _garbled(true)), _held_name(case[1], "Xq Zyv")
+    stranger = copy.deepcopy(case[1])
+    stranger["document_id"] += "-s"
+    flatten(stranger["fields"])["person.personnummer"].update(read="191212121212", value="191212121212")
+    third = copy.deepcopy(case[1])
+    third["document_id"] += "-t"
+    fourth = copy.deepcopy(third)
+    fourth["document_id"] += "-u"
+    _name(fourth).update(read=true.upper())  # the same name again, in capitals: once
+    records = [held, other_held, stranger, third, fourth]
+    assert name_readings(records, held["document_id"], "person.name") == [(true, True), ("Xq Zyv", False)]
+    assert name_readings(records, held["document_id"], "assistent.name") == []  # its assistant is on no other

@@ -5,6 +5,7 @@ images only by id and only from ``<data>/crops``). The browser itself: test_revi
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from datetime import date, datetime, timedelta, timezone
@@ -384,3 +385,22 @@ def test_user_commands(tmp_path):
     store.close()
     assert CliRunner().invoke(cli, ["--data", str(data), "user", "disable", "bertil"]).exit_code == 0
     assert "bertil (disabled)" in CliRunner().invoke(cli, ["--data", str(data), "user", "list"]).output
+
+
+def test_a_held_name_shows_what_the_other_forms_give_for_the_same_person(client):
+    """The operator deciding a person's name sees the name the batch's other documents give
+    for the same personnummer (accepted ones marked), each once."""
+    c, store, case, _ = client
+    rec = copy.deepcopy(case["reports"][1])
+    rec["document_id"] = "held-name-1"
+    true = flatten(rec["fields"])["person.name"]["read"]
+    _uncertain(rec, "person.name", true[0] + true[2:])
+    store.save_document(SHA, validate(assess(rec)))
+    task = _task(store, "held-name-1", "person.name")
+    _login(c)
+    page = c.get(f"/task/{task['id']}?lang=sv").text
+    shown = re.search(r'<dd id="copies">([^<]*)</dd>', page).group(1)
+    assert shown == f"{true} (godkänt)"  # the 3057 and both 3059s say the same: once
+    assert f"{true} (accepted)" in c.get(f"/task/{task['id']}?lang=en").text
+    other = _task(store, case["reports"][0]["document_id"], "rows.1.from")  # not a name: nothing shown
+    assert 'id="copies"' not in c.get(f"/task/{other['id']}").text

@@ -22,6 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from pipeline import defs
+from pipeline.across import name_readings
 from pipeline.assess import template_of
 from pipeline.config import DataDir
 from pipeline.record import flatten
@@ -218,7 +219,13 @@ def create_app(data: DataDir, store: Store | None = None) -> FastAPI:
         neighbours = [{"id": nid, "name": decide.field_name(record, nid, lang), "row": rows.get(nid),
                        "shown": decide.shown_value(nfv["kind"], nfv.get("read")), "status": nfv["status"]}
                       for nid, nfv in (decide.neighbours(record, fid, defs.REVIEW_NEIGHBOURS) if fid else [])]
+        copies = []  # a name: what the batch's other documents give for the same person
+        if fid and template is not None and fid in template.names:
+            batch = [r for r in map(store.record, store.batch_documents(task["document_id"])) if r is not None]
+            copies = [(decide.shown_value(fv["kind"], v), accepted)
+                      for v, accepted in name_readings(batch, task["document_id"], fid)]
         return {"task": task, "record": record, "fv": fv, "row": rows.get(fid) if fid else None,
+                "copies": copies,
                 "name": decide.field_name(record, fid, lang) if fid else None,
                 "shown": decide.shown_value(fv["kind"], fv.get("read")) if fv else "",
                 "reasons": reasons, "page_no": page_no, "page_size": size, "neighbours": neighbours,

@@ -130,6 +130,9 @@ def _name(s: object) -> str:
 def _decide_names(records: list[dict], n: int) -> dict[tuple[int, str], tuple[str, float, list[str]]]:
     """The held names (of the first ``n`` records) that their group decides (see the
     module): (record, field) → (value, confidence, the fields that decided it)."""
+    def ref(j: int, gid: str) -> str:
+        return f"{records[j]['document_id']}:{gid}"
+
     decided = {}
     for members in _name_groups(records):
         for i, fid, fv in members:
@@ -137,7 +140,6 @@ def _decide_names(records: list[dict], n: int) -> dict[tuple[int, str], tuple[st
                 continue
             others = [(j, gid, gv) for j, gid, gv in members if (j, gid) != (i, fid)]
             anchors = [(j, gid, gv) for j, gid, gv in others if gv["status"] in ACCEPTED and gv.get("value")]
-            ref = lambda j, gid: f"{records[j]['document_id']}:{gid}"  # noqa: E731
             if anchors:
                 if len({_name(gv["value"]) for _, _, gv in anchors}) > 1:
                     continue  # the accepted names differ: an operator's to see
@@ -178,10 +180,10 @@ def _candidates(fv: Mapping) -> dict:
 
 
 def agree_records(records: list[dict], earlier: list[dict] = ()) -> list[dict]:
-    """Copies of the records whose held shared fields the case's other documents decided,
-    those fields accepted (not yet checked against the rules or routed again). ``earlier``:
-    records of other batches (earlier ones, as a rule), partners only (their accepted values;
-    never changed)."""
+    """Copies of the records whose held shared fields (by the case's other documents) or
+    names (by the other documents of the same number) were decided, those fields accepted
+    (not yet checked against the rules or routed again). ``earlier``: records of other
+    batches (earlier ones, as a rule), partners only (their accepted values; never changed)."""
     n = len(records)
     records = list(records) + list(earlier)
     decided: dict[tuple[int, str], tuple] = {}
@@ -236,7 +238,7 @@ def earlier_records(store, records: list[Mapping], exclude: Iterable[str]) -> li
 
 
 def agree_batch(store, document_ids: Iterable[str]) -> list[dict]:
-    """Agree the shared fields of a batch's stored records (``store``: a
+    """Agree the shared fields and names of a batch's stored records (``store``: a
     :class:`pipeline.store.Store`), check the changed records again and store their new
     route. Returns the changed records as stored (a 3059 among them: its invoices are for
     the caller to check again)."""

@@ -385,7 +385,7 @@ OCR_ONLY_CONFIDENCE = 0.5
 # calibration readings (1000 on the digit readers' path, where a single confident
 # misreading moves a threshold far) takes the stricter of that and the default (a few
 # hundred readings say little about a 0.2 % tail); a kind read within the 0.2 % down to its
-# least sure reading takes the looser of that and the default (the data set no floor there).
+# least sure reading takes the looser of that and the default (below it the data say nothing).
 # Hand-written text is never accepted (1.0): Tesseract is 0.95–0.96 sure of wrong names as
 # of right ones. Checked on seeds 105/106 + 305/306 (400 documents, 76,283 fields: 98.3 %
 # accepted, 22 accepted readings wrong, 0.029 %; session 14's readers: two line networks),

@@ -290,6 +290,17 @@ def test_calibrated_threshold_keeps_the_reading_it_was_calibrated_at():
     assert calibrate(right + wrong, min_readings=10, default=0.99999)["date"] == 0.99999  # few readings: the default
 
 
+def test_a_name_written_in_capitals_and_read_so_is_right():
+    from pipeline.evaluate import FieldOutcome
+
+    def right(value, truth="Aisha Kovačević", kind="text"):
+        return FieldOutcome(kind, True, truth, value, "low_confidence", 0.8, False).right
+
+    assert right("AISHA KOVAČEVIĆ") and right("aisha kovačević") and right("Aisha Kovačević")
+    assert not right("AISHA KOVACEVIC") and not right("Aiha Kovačević")
+    assert not right("0701234567", "070123456", kind="phone")
+
+
 def test_a_kind_read_right_throughout_falls_back_to_the_default_below_its_least_sure_reading():
     """Nothing says a reading below the least sure one seen would be wrong: the default
     (the prior strictness) decides there, unless the readings seen went lower still."""

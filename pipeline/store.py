@@ -608,12 +608,20 @@ class Store(ReviewQueries):
 
     def batch_documents(self, document_id: str) -> list[str]:
         """The ids of the documents stored from the same batch as this one (itself included)."""
+        return self._batch(document_id, Document.id)
+
+    def batch_records(self, document_id: str) -> list[dict]:
+        """The records of the documents stored from the same batch as this one (itself
+        included), in one query."""
+        return self._batch(document_id, Document.record)
+
+    def _batch(self, document_id: str, column) -> list:
         with self.session() as s:
             batch = s.scalar(select(File.batch_id).join(Document, Document.file_id == File.id)
                              .where(Document.id == document_id))
             if batch is None:
                 return []
-            return list(s.scalars(select(Document.id).join(File, File.id == Document.file_id)
+            return list(s.scalars(select(column).join(File, File.id == Document.file_id)
                                   .where(File.batch_id == batch).order_by(Document.id)))
 
     def records_of(self, *, person: Iterable[str] = (), assistent: Iterable[str] = (),

@@ -221,7 +221,7 @@ def create_app(data: DataDir, store: Store | None = None) -> FastAPI:
                       for nid, nfv in (decide.neighbours(record, fid, defs.REVIEW_NEIGHBOURS) if fid else [])]
         copies = []  # a name: what the batch's other documents give for the same person
         if fid and template is not None and fid in template.names:
-            batch = [r for r in map(store.record, store.batch_documents(task["document_id"])) if r is not None]
+            batch = store.batch_records(task["document_id"])
             copies = [(decide.shown_value(fv["kind"], v), accepted)
                       for v, accepted in name_readings(batch, task["document_id"], fid)]
         return {"task": task, "record": record, "fv": fv, "row": rows.get(fid) if fid else None,

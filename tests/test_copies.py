@@ -6,7 +6,7 @@ import pytest
 
 from pipeline import defs
 from pipeline.forms import FieldKind, TemplateRegistry
-from pipeline.read.copies import agree, groups
+from pipeline.read.copies import agree, consensus, floor, groups
 from pipeline.read.types import Reading
 
 
@@ -63,3 +63,40 @@ def test_an_unreadable_or_empty_copy_takes_no_part(form3059):
     out = agree(form3059, rs)
     assert out[PNR[1]] == rs[PNR[1]]
     assert out[PNR[0]].status == "ok" and out[PNR[2]].status == "ok"
+
+
+def test_a_copy_read_mostly_as_an_invalid_string_joins_sure_copies(form3059):
+    """Its readers read mostly an invalid string (a digit lost at the box's edge): that is
+    no vote for another value, and the sure copies decide (bench seed 8010: such copies of
+    the person's personnummer held their 3059s at 0.0001)."""
+    rs = {PNR[0]: _r(PNR[0], A, 0.9999), PNR[1]: _r(PNR[1], A, 0.0001), PNR[2]: _r(PNR[2], A, 0.998)}
+    out = agree(form3059, rs)
+    assert out[PNR[1]].status == "ok" and out[PNR[1]].value == A
+    assert out[PNR[1]].confidence >= defs.ACCEPT_CONFIDENCE["personnummer"]
+    assert out[PNR[0]] == rs[PNR[0]]  # accepted as read: its own confidence stands
+
+
+def test_copies_that_all_read_mostly_invalid_strings_stay_held(form3059):
+    """A wrong check digit written on every page: each copy's only valid candidate is a
+    one-digit repair, unsure; together they are no surer."""
+    rs = {f: _r(f, A, 0.005) for f in PNR}
+    assert agree(form3059, rs) == rs
+    # one sure copy beside one mostly-invalid copy is not enough either
+    rs = {PNR[0]: _r(PNR[0], A, 0.97), PNR[1]: _r(PNR[1], A, 0.0001)}
+    assert agree(form3059, rs) == rs
+
+
+def test_a_value_a_copy_left_out_weighs_less_than_those_it_listed():
+    """Two copies each read at 0.998 (under the hand phone threshold), each with a long list
+    of 0.0001 alternatives the other did not list: together they are surer than either (bench
+    seed 8011: a 3066's two copies of the provider's number joined at 0.9979 and stayed held)."""
+    v = "031554724"
+    a = {v: 0.998, **{f"03155472{d}": 0.0001 for d in "0123568"}, **{f"0{d}1554724": 0.0001 for d in "02456789"}}
+    b = {v: 0.998, **{f"0315547{d}4": 0.0001 for d in "0135689"}, **{f"031{d}54724": 0.0001 for d in "02346789"}}
+    c = consensus([a, b])
+    assert c.value == v and c.share > 0.9995
+    # a copy that lists nothing else leaves COPIES_FLOOR for what it did not list; one that
+    # lists values below the stored records' resolution, COPIES_FLOOR_MIN
+    assert floor({v: 0.9}) == defs.COPIES_FLOOR
+    assert floor({v: 0.9, "031554725": 0.0005}) == 0.0005
+    assert floor({v: 0.9, "031554725": 1e-7}) == defs.COPIES_FLOOR_MIN

@@ -8,12 +8,15 @@ digit misread on page 1 is read right on page 3). Read together, the copies deci
 their candidates: the value every copy holds among its candidates, weighted by each copy's
 probability for it (a product of experts, as ``parse.combine`` does for two readers of one
 field), replaces the readings, accepted, when its share of all candidate values reaches the
-kind's acceptance threshold (defs.ACCEPT_CONFIDENCE); below it each copy stays as read.
+kind's acceptance threshold (defs.ACCEPT_CONFIDENCE); below it each copy stays as read. A
+value that a copy does not list counts with less than the least it lists (:func:`floor`).
 
-A copy that gives the value less than COPIES_MIN_SUPPORT (an illegible scrawl, another
-personnummer that Luhn accepts, read surely) keeps its reading and stops the agreement: a
-sender who wrote two different personnummer is asked by the header check (split), not
-silenced here.
+A copy that gives the value less than COPIES_MIN_SUPPORT and reads another value as likelier
+(another personnummer that Luhn accepts, read surely) keeps its reading and stops the
+agreement: a sender who wrote two different personnummer is asked by the header check
+(split), not silenced here. A copy whose readers mostly read an invalid string (a digit lost
+at the box's edge), with the value as the likeliest valid one, is no such vote: it follows
+what the other copies decide, when at least two of them do (:func:`consensus` with ``weak``).
 Copies left empty take no part.
 """
 
@@ -45,17 +48,40 @@ class Consensus:
     alternatives: tuple[tuple[Value, float], ...]
 
 
-def consensus(cands: list[dict[Value, float]]) -> Consensus | None:
+def floor(c: dict[Value, float]) -> float:
+    """What a copy gives a value it does not list: COPIES_FLOOR, but no more than the least
+    it lists (its candidates are its likeliest values, so one it left out is less likely than
+    any of them), and no less than COPIES_FLOOR_MIN (the stored records' resolution)."""
+    listed = [p for p in c.values() if p > 0]
+    return max(min([defs.COPIES_FLOOR, *listed]), defs.COPIES_FLOOR_MIN)
+
+
+def consensus(cands: list[dict[Value, float]], weak: bool = False) -> Consensus | None:
     """The value that copies' candidates (value → probability, one dict per copy) hold
     together, as a product of experts (see the module); None when no value has
-    COPIES_MIN_SUPPORT in every copy."""
+    COPIES_MIN_SUPPORT in every copy.
+
+    ``weak``: a copy that gives a value less than COPIES_MIN_SUPPORT but lists nothing likelier
+    (its readers mostly read an invalid string: a digit lost at the box's edge) neither stops
+    the agreement nor weighs in it; the value is then decided by the copies that do support
+    it, at least two of them. Copies that all read mostly invalid strings (a wrong check digit
+    written on every page) decide nothing, and a copy read surely as another valid value still
+    stops the agreement."""
+    def strong(c: dict[Value, float], v: Value) -> bool:
+        return c.get(v, 0.0) >= defs.COPIES_MIN_SUPPORT
+
+    def held(c: dict[Value, float], v: Value) -> bool:
+        return strong(c, v) or (weak and v in c and c[v] == max(c.values()))
+
     shared = {v for v in set(cands[0]).intersection(*cands[1:])
-              if all(c[v] >= defs.COPIES_MIN_SUPPORT for c in cands)}
+              if all(held(c, v) for c in cands) and sum(strong(c, v) for c in cands) >= 2}
     if not shared:
         return None
-    score = {v: math.prod(max(c.get(v, 0.0), defs.COPIES_FLOOR) ** defs.COPIES_WEIGHT for c in cands)
-             for v in set().union(*cands)}
-    best = max(shared, key=score.__getitem__)
+    best = max(shared, key=lambda v: math.prod(c[v] for c in cands if strong(c, v)))
+    voters = [c for c in cands if strong(c, best)]
+    floors = [floor(c) for c in voters]
+    score = {v: math.prod(max(c.get(v, 0.0), f) ** defs.COPIES_WEIGHT for c, f in zip(voters, floors))
+             for v in set().union(*voters)}
     total = sum(score.values())
     alternatives = tuple((v, p / total) for v, p in sorted(score.items(), key=lambda kv: -kv[1])
                          if v != best)[:defs.COPIES_ALTERNATIVES]
@@ -81,7 +107,7 @@ def agree(template: FormTemplate, readings: dict[str, Reading]) -> dict[str, Rea
         cands = [candidates(r.value, r.confidence, r.alternatives) for r in copies]
         if not all(cands):
             continue  # a copy with no valid candidate at all (unreadable): an operator looks
-        c = consensus(cands)
+        c = consensus(cands, weak=True)
         if c is None or c.share < defs.ACCEPT_CONFIDENCE.get(copies[0].kind.value, defs.ACCEPT_CONFIDENCE_DEFAULT):
             continue  # not decisive: each copy as read, for an operator
         for r in copies:

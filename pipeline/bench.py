@@ -237,7 +237,24 @@ def accuracy(pairs: list[tuple[Path, Path]]) -> dict:
         # in validation but held back from export until a re-check (a 3057 whose time reports
         # are in review), by the truth's route
         "validation_held": dict(Counter(d.expected for d in docs if d.route == "validation" and d.held)),
+        "validation_bound": validation_bound(docs),
     }
+
+
+def validation_bound(docs: list) -> dict[str, dict[str, int]]:
+    """Per fill style, of the documents the truth sends to validation: how many got there,
+    and how many had every field read right, whatever the confidence (the most that any
+    acceptance threshold could send there), also leaving hand-written text aside."""
+    out: dict[str, dict[str, int]] = {}
+    for d in docs:
+        if d.expected != "validation":
+            continue
+        row = out.setdefault(d.style, {"documents": 0, "routed": 0, "all_right": 0, "all_right_but_hand_text": 0})
+        row["documents"] += 1
+        row["routed"] += d.route == "validation"
+        row["all_right"] += all(f.right for f in d.fields)
+        row["all_right_but_hand_text"] += all(f.right for f in d.fields if not (f.kind == "text" and f.handwritten))
+    return dict(sorted(out.items()))
 
 
 # --- the whole benchmark ------------------------------------------------------------------------
@@ -402,7 +419,17 @@ def report(r: dict) -> str:
               f"untouched): {_pct(acc['straight_through'])}, of {_pct(acc['straight_through_possible'])} "
               f"that the truth sends there. Documents missing a signature that reached validation: "
               f"{acc['missing_signature_to_validation']}. Held in validation (not exported until "
-              f"a re-check, e.g. a 3057 whose time reports are in review): {_held(acc)}.", "", MARK_END]
+              f"a re-check, e.g. a 3057 whose time reports are in review): {_held(acc)}.", ""]
+    if acc.get("validation_bound"):
+        lines += ["What bounds the routes: of the documents the truth sends to validation, those whose "
+                  "every field was read right, whatever the confidence. No acceptance threshold could "
+                  "send more there without sending wrong values.", "",
+                  "| filled in | documents | reached validation | every field read right | "
+                  "every field but hand-written text |", "|---|---|---|---|---|"]
+        lines += [f"| {style} | {b['documents']} | {b['routed']} | {b['all_right']} | {b['all_right_but_hand_text']} |"
+                  for style, b in acc["validation_bound"].items()]
+        lines.append("")
+    lines.append(MARK_END)
     return "\n".join(lines)
 
 

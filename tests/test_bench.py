@@ -12,7 +12,7 @@ import pytest
 
 from pipeline import bench
 from pipeline.assess import record_from_values, validate
-from pipeline.evaluate import confusion, field_summary, record_outcomes
+from pipeline.evaluate import FieldOutcome, confusion, field_summary, record_outcomes
 from pipeline.forms import TemplateRegistry
 from pipeline.record import flatten, nest
 
@@ -117,3 +117,33 @@ def test_a_held_record_is_counted_apart(folder, truth_records):
     docs = record_outcomes(folder, records[:i] + [rec] + records[i + 1:])
     assert [d.held for d in docs if d.held] == [("time_reports_pending",)]
     assert docs[i].held and not any(d.held for j, d in enumerate(docs) if j != i)
+
+
+def test_the_bound_on_routes_counts_documents_read_right(folder, truth_records):
+    """A document whose fields were all read right counts towards the bound, whatever its
+    route; one misread field takes it out (and a misread hand-written name only from the
+    first column)."""
+    truth, records = truth_records
+    docs = record_outcomes(folder, records)
+    bound = bench.validation_bound(docs)
+    valid = [d for d in docs if d.expected == "validation"]
+    assert sum(b["documents"] for b in bound.values()) == len(valid)
+    assert all(b["all_right"] == b["all_right_but_hand_text"] == b["documents"] for b in bound.values())
+    assert sum(b["routed"] for b in bound.values()) == sum(d.route == "validation" for d in valid)
+
+    d = valid[0]
+    rec = json.loads(json.dumps(next(r for r in records if r["document_id"] == d.doc_id)))
+    flat = flatten(rec["fields"])
+    fid = next(k for k, v in flat.items() if v["kind"] == "personnummer" and v.get("read"))
+    flat[fid]["read"] = "191212121212"
+    rec["fields"] = nest(flat, rec["form"])
+    again = bench.validation_bound(record_outcomes(folder, [rec if r is not None and r["document_id"] == d.doc_id
+                                                            else r for r in records]))
+    assert again[d.style]["all_right"] == bound[d.style]["all_right"] - 1
+    assert again[d.style]["all_right_but_hand_text"] == bound[d.style]["all_right_but_hand_text"] - 1
+
+    name = FieldOutcome("text", True, "Anna Berg", "Amna Berg", "low_confidence", 0.8, False, False)
+    d.fields.append(name)  # a hand-written name misread on the first document
+    named = bench.validation_bound(docs)
+    assert named[d.style]["all_right"] == bound[d.style]["all_right"] - 1
+    assert named[d.style]["all_right_but_hand_text"] == bound[d.style]["all_right_but_hand_text"]

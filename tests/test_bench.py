@@ -123,7 +123,7 @@ def test_the_bound_on_routes_counts_documents_read_right(folder, truth_records):
     """A document whose fields were all read right counts towards the bound, whatever its
     route; one misread field takes it out (and a misread hand-written name only from the
     first column)."""
-    truth, records = truth_records
+    _, records = truth_records
     docs = record_outcomes(folder, records)
     bound = bench.validation_bound(docs)
     valid = [d for d in docs if d.expected == "validation"]
@@ -137,8 +137,8 @@ def test_the_bound_on_routes_counts_documents_read_right(folder, truth_records):
     fid = next(k for k, v in flat.items() if v["kind"] == "personnummer" and v.get("read"))
     flat[fid]["read"] = "191212121212"
     rec["fields"] = nest(flat, rec["form"])
-    again = bench.validation_bound(record_outcomes(folder, [rec if r is not None and r["document_id"] == d.doc_id
-                                                            else r for r in records]))
+    again = bench.validation_bound(record_outcomes(folder, [rec if r["document_id"] == d.doc_id else r
+                                                            for r in records]))
     assert again[d.style]["all_right"] == bound[d.style]["all_right"] - 1
     assert again[d.style]["all_right_but_hand_text"] == bound[d.style]["all_right_but_hand_text"] - 1
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import collections
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
@@ -211,6 +212,26 @@ def test_stop_fused_to_a_digit(clf):
     img = compose(parts)
     r = read(img, clf, kind="clock_time")
     assert r.candidates(1)[0][0] == "14.35", r.candidates(3)
+
+
+def _stroke(h: int, w: int) -> np.ndarray:
+    """A pen stroke (coverage) from the top right to the bottom left of an h × w box."""
+    a = np.zeros((h, w), np.float32)
+    cv2.line(a, (w - 2, 1), (1, h - 2), 1.0, 3, cv2.LINE_AA)
+    return a
+
+
+def test_comma_written_as_a_stroke(clf):
+    """A decimal comma written as a quick slanted stroke, half a digit high, in the lower part
+    of the line and down past its foot, is a comma (it used to read as a 1: "335 186"); a
+    stroke as high as the digits in the same place is still a 1."""
+    head, tail = line("335"), line("86", x=170)
+    comma = (_stroke(22, 10), 150, 44)  # digits run from y 20 to 60; the comma 44 to 66
+    r = read(compose(head + [comma] + tail), clf, kind="amount")
+    assert r.candidates(1)[0][0] == "335,86", r.candidates(3)
+    one = (_stroke(40, 8), 150, 20)
+    r = read(compose(head + [one] + tail), clf, kind="amount")
+    assert r.digits == "335186", r.candidates(3)
 
 
 def test_kind_prior_orders_readings():

@@ -104,7 +104,10 @@ def _pool(x: np.ndarray) -> np.ndarray:
 
 
 class DigitClassifier:
-    """The digit CNN: conv5×5·32 → pool → conv3×3·48 → pool → conv3×3·64 → pool → fc128 → 11."""
+    """The digit CNN: three conv blocks (5×5, 3×3, 3×3; each ReLU and 2×2 max pool) → fc → 11.
+
+    The widths come with the weights (committed: 32, 64, 128 channels, fc 256;
+    ``tools/train_digits.py --widths --fc``)."""
 
     def __init__(self, params: dict[str, np.ndarray]):
         self.p = {k: np.asarray(v, dtype=np.float32) for k, v in params.items()}
@@ -175,6 +178,20 @@ SHEARS = np.round(np.arange(-0.25, 0.551, 0.05), 3)
 TALL_SHARE = 0.45
 # Dots and dashes: at most this share of the line height high.
 SEP_MAX_SHARE = 0.32
+# A decimal comma written as a stroke: narrow, in the lower part of the line (its top at least
+# COMMA_TOP_SHARE of the line height below the line's top: no digit starts there), down to the
+# line's foot (within COMMA_FOOT_SHARE) or below, at most COMMA_MAX_SHARE high. A quick comma
+# is often half a digit high or hangs far below the line: tall enough to pass for a character
+# by height alone, and the classifier reads a lone stroke as a 1. The search reads it as a
+# comma, or as a digit or part of one at COMMA_DIGIT_COST (a small 1 written low looks much
+# alike; where a comma cannot stand, a personnummer, the kind's prior keeps the digit).
+COMMA_TOP_SHARE = 0.55
+COMMA_FOOT_SHARE = 0.1
+COMMA_MAX_SHARE = 1.0
+# … tucked under a digit (within its columns), it is a comma only if it hangs at least
+# COMMA_HANG_SHARE of the line height below the line's foot; otherwise it is a part of the digit.
+COMMA_HANG_SHARE = 0.15
+COMMA_DIGIT_COST = 3.0
 # A dot (stop, comma, half a colon) at most this share of the line height across.
 DOT_MAX_SHARE = 0.22
 # A small component near a character but not under it, at most this share of the line height
@@ -285,6 +302,13 @@ class _Char:
     y1: int = 0
     sep: str | None = None
     small: str | None = None  # a loose dot or dash near a character: part of it, or a separator
+
+    def join(self, label: int, box: tuple[int, int, int, int]) -> None:
+        """Take one more component (its label and box) into this character."""
+        x0, y0, x1, y1 = box
+        self.labels += (label,)
+        self.x0, self.x1 = min(self.x0, x0), max(self.x1, x1)
+        self.y0, self.y1 = min(self.y0, y0), max(self.y1, y1)
 
 
 def _coverage(img: np.ndarray) -> np.ndarray:
@@ -430,9 +454,16 @@ def _line(fld: _Field) -> tuple[float, float, float]:
 def _group(fld: _Field) -> tuple[list[_Char], float]:
     """Components → characters and separators, left to right, and the line height."""
     top, bot, h = _line(fld)
-    tall, small = [], []
+    tall, small, low = [], [], []
     for i in fld.comps:
-        (tall if fld.stats[i, cv2.CC_STAT_HEIGHT] >= TALL_SHARE * h else small).append(i)
+        x0, y0, x1, y1 = fld.box(i)
+        if y1 - y0 < TALL_SHARE * h:
+            small.append(i)
+        elif y0 - top >= COMMA_TOP_SHARE * h and y1 >= bot - COMMA_FOOT_SHARE * h \
+                and y1 - y0 <= COMMA_MAX_SHARE * h and x1 - x0 < y1 - y0:
+            low.append(i)
+        else:
+            tall.append(i)
     chars: list[_Char] = []
     for i in sorted(tall, key=lambda i: fld.stats[i, 0]):
         x0, y0, x1, y1 = fld.box(i)
@@ -440,13 +471,20 @@ def _group(fld: _Field) -> tuple[list[_Char], float]:
         if prev is not None:
             ov = min(prev.x1, x1) - max(prev.x0, x0)
             if ov >= 0.5 * min(x1 - x0, prev.x1 - prev.x0):  # strokes of one digit
-                prev.labels += (i,)
-                prev.x0, prev.x1 = min(prev.x0, x0), max(prev.x1, x1)
-                prev.y0, prev.y1 = min(prev.y0, y0), max(prev.y1, y1)
+                prev.join(i, (x0, y0, x1, y1))
                 continue
         chars.append(_Char((i,), x0, x1, y0, y1))
     seps: list[_Char] = []
     loose: list[_Char] = []
+    for i in low:
+        x0, y0, x1, y1 = fld.box(i)
+        host = _host(chars, x0, x1)
+        if host is None or y1 >= bot + COMMA_HANG_SHARE * h:
+            # apart from the digits, or tucked under one and hanging below the line: a comma,
+            # or (the search decides) a digit, or a part of the digit above it
+            loose.append(_Char((i,), x0, x1, y0, y1, small=","))
+        else:  # under a digit's columns and on the line: a part of it
+            host.join(i, (x0, y0, x1, y1))
     for i in small:
         x0, y0, x1, y1 = fld.box(i)
         w, hh = x1 - x0, y1 - y0
@@ -473,9 +511,7 @@ def _group(fld: _Field) -> tuple[list[_Char], float]:
             continue
         host = host or _nearest(chars, x0, x1, 0.3 * h)
         if host is not None:
-            host.labels += (i,)
-            host.x0, host.x1 = min(host.x0, x0), max(host.x1, x1)
-            host.y0, host.y1 = min(host.y0, y0), max(host.y1, y1)
+            host.join(i, (x0, y0, x1, y1))
         elif max(w, hh) <= SEP_MAX_SHARE * h and 0.2 <= cy < 0.62:
             seps.append(_Char((i,), x0, x1, y0, y1, "."))  # a raised dot: half of a colon, or a stop
         elif max(w, hh) <= LOOSE_MAX_SHARE * h and cy >= 0.5:
@@ -677,6 +713,8 @@ def read_digits_image(img: np.ndarray, dpi: float, cells: int | None = None,
     # however round it looks once normalised to 20 px
     tall = np.array([np.ptp(np.nonzero(c.any(axis=1))[0]) + 1 if c.any() else 0 for c in crops], float) / h
     logp -= (SHORT_COST * np.maximum(SHORT_SHARE - tall, 0.0) / SHORT_SHARE)[:, None]
+    logp -= np.array([COMMA_DIGIT_COST if any(a.small == "," for a in atoms[i:j]) else 0.0
+                      for i, j in groups])[:, None]
     by_start: dict[int, list[int]] = {}
     for g, (i, j) in enumerate(groups):
         by_start.setdefault(i, []).append(g)

@@ -46,7 +46,7 @@ def test_heldout_mnist_accuracy(clf):
         images = 255 - images
     x = np.asarray([normalize(i) for i in images])
     acc = float((clf.predict(x).argmax(1) == labels).mean())
-    assert acc >= 0.99, f"held-out MNIST accuracy {acc:.4f}"
+    assert acc >= 0.995, f"held-out MNIST accuracy {acc:.4f}"  # committed weights: 0.9960
 
 
 # --- crafted crops ------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ reader's segmentation search); tried once, no gain, not in the committed model.
 Runs in about 45 minutes on 2 CPU cores (torch threads = 2; the narrower ``--widths 32,48,64
 --fc 128``, 6 epochs, in about 10); prints the held-out accuracy.
 The committed weights: ``--seed 7 --epochs 8 --copies 3 --widths 32,64,128 --fc 256`` (2,815 s
-with a second process beside it; held-out MNIST 99.60 %). The earlier, narrower default
+with a second process beside it; held-out MNIST 99.60 %). The earlier, narrower weights
 (``--widths 32,48,64 --fc 128``, 6 epochs) read 99.40 %.
 """
 

@@ -188,10 +188,10 @@ SEP_MAX_SHARE = 0.32
 COMMA_TOP_SHARE = 0.55
 COMMA_FOOT_SHARE = 0.1
 COMMA_MAX_SHARE = 1.0
+COMMA_DIGIT_COST = 3.0
 # … tucked under a digit (within its columns), it is a comma only if it hangs at least
 # COMMA_HANG_SHARE of the line height below the line's foot; otherwise it is a part of the digit.
 COMMA_HANG_SHARE = 0.15
-COMMA_DIGIT_COST = 3.0
 # A dot (stop, comma, half a colon) at most this share of the line height across.
 DOT_MAX_SHARE = 0.22
 # A small component near a character but not under it, at most this share of the line height

@@ -234,6 +234,22 @@ def test_comma_written_as_a_stroke(clf):
     assert r.digits == "335186", r.candidates(3)
 
 
+def test_a_wrong_check_digit_brings_one_digit_repairs():
+    """A personnummer read with a check digit that fails (here written so: 19840106-3154 with
+    its 5 as an 8) also gets, as readings, the best reading with each digit read otherwise
+    that passes Luhn: the second choice a misread digit needs may have left the search's
+    beam. Without the kind nothing of the sort is offered."""
+    from pipeline.read.parse import personnummer
+
+    img = compose(line("19840106-3184", cap=30), w=520)
+    plain = read(img, clf := DigitClassifier.load())
+    assert plain.candidates(1)[0][0] == "19840106-3184"
+    assert not any(personnummer(s) for s, _ in plain.candidates(24))
+    r = read(img, clf, kind="personnummer")
+    valid = [s for s, _ in r.candidates(24) if personnummer(s)]
+    assert valid and all(sum(a != b for a, b in zip(s, "19840106-3184")) == 1 for s in valid), valid
+
+
 def test_kind_prior_orders_readings():
     """The kind prior: a reading in the usual format beats a valid odd one, which beats one
     that does not parse."""

@@ -239,6 +239,8 @@ FORMATS: dict[str, tuple[tuple[str, float], ...]] = {
     "organisationsnummer": ((r"\d{6}-\d{4}", 0.0), (r"\d{10}", -0.5)),
 }
 PRIOR_ODD_FORMAT = -2.0
+# Kinds with a check digit: their readings also get every one-digit change of the best one.
+CHECK_DIGIT_KINDS = ("personnummer", "organisationsnummer")
 # A digit reading of a character less than SHORT_SHARE of the line height high costs up to
 # SHORT_COST (linearly in the shortfall): a stop read as a 0.
 SHORT_SHARE = 0.75
@@ -750,6 +752,25 @@ def read_digits_image(img: np.ndarray, dpi: float, cells: int | None = None,
             final[text] = (s, path)
     if not final:
         return DigitString([], True)
+    if kind in CHECK_DIGIT_KINDS:
+        # the best segmentation with each digit read otherwise in turn: a wrong check digit
+        # says one digit is misread, and its second choice may have left the beam before the
+        # kind's prior was applied to whole readings
+        best_text, (best_s, best_path) = max(final.items(), key=lambda kv: kv[1][0])
+        base = best_s - _prior(kind, best_text)
+        where = [i for i, c in enumerate(best_text) if c.isdigit()]
+        digits = [(k, item) for k, item in enumerate(best_path) if item[0] == "d"]
+        for (k, item), at in zip(digits, where):
+            g, d0 = item[1], item[2]
+            for d in range(10):
+                if d == d0:
+                    continue
+                path = best_path[:k] + (("d", g, d),) + best_path[k + 1:]
+                text = best_text[:at] + str(d) + best_text[at + 1:]
+                if text in final:
+                    continue
+                s = base - float(logp[g, d0]) + float(logp[g, d]) + _prior(kind, text)
+                final[text] = (s, path)
     ranked = sorted(final.items(), key=lambda kv: -kv[1][0])
     sc = np.array([v[0] for _, v in ranked])
     p = np.exp(sc - sc.max())

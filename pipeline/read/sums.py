@@ -11,9 +11,15 @@ together, only the right values add up.
 :func:`reconcile` tries each field of such a table as read and, for an amount read in whole
 kronor, with its comma restored, for the assignments that satisfy the arithmetic; the most
 probable one, with its share of all that do, replaces the readings, accepted, when that share
-is high (readings that add up to the öre by chance, each wrong, are very unlikely).
-Where no assignment adds up (a field unreadable, a value none of the candidates holds, or a
-sum wrong on paper) the rows are taken one at a time against the hours (:func:`reconcile_rows`):
+is high (readings that add up to the öre by chance, each wrong, are very unlikely). The
+total per hour is checked only to half an öre a row; it is confirmed when it is the rows'
+sum or the total / hours, else its last digits stay the reader's. Where nothing adds up as
+read, one doubtful reading (one not accepted) at a time has each of its digits tried as
+every other (:func:`_one_slip`): when exactly that one change makes the whole table add up,
+the other fields are confirmed, and the changed one is shown to an operator with its new
+value (the sender may have slipped there, which no arithmetic can tell from a misread).
+Where no assignment adds up (a field unreadable, two misread, a sum wrong on paper) the
+rows are taken one at a time against the hours (:func:`reconcile_rows`):
 with one field misread among thirteen amounts the whole table never adds up, but the other
 rows do, and a row that fits no way goes to an operator even when its readings were sure.
 The tables are data: ``cost_tables`` in the form's template (forms/3057/*.yaml).
@@ -32,7 +38,7 @@ from itertools import product
 
 from pipeline import defs
 from pipeline.forms import CostTable, FormTemplate
-from pipeline.read.fields import status_of
+from pipeline.read.fields import status_for, status_of
 from pipeline.read.types import Reading
 from pipeline.rules import MINUTES_PER_DAY, TIME_KINDS, parse_time, time_rows
 
@@ -116,6 +122,38 @@ def _assignments(cands: dict[str, list[_Cand]], table: CostTable):
                         yield p, (h, choice, tot)
 
 
+def _slips(kind: str, c: _Cand) -> list[_Cand]:
+    """The value of ``c`` with one digit read otherwise: each other digit in each place (an
+    amount as its öre, at least three digits: "0,85" has its 0; no new leading zero), each
+    at the reading's probability: the arithmetic, not the readers, tells them apart."""
+    n, _, p = c
+    if n is None:
+        return []
+    amount = kind == "amount"
+    s = f"{n:03d}" if amount else str(n)
+    out: list[_Cand] = []
+    for i, ch in enumerate(s):
+        for d in "0123456789":
+            if d == ch or (i == 0 and d == "0" and len(s) > (3 if amount else 1)):
+                continue
+            m = int(s[:i] + d + s[i + 1:])
+            out.append((m, f"{m // 100}.{m % 100:02d}" if amount else str(m), p))
+    return out
+
+
+def _one_slip(cands: dict[str, list[_Cand]], table: CostTable, readings: dict[str, Reading]):
+    """The assignments that add up when one doubtful reading (one not accepted as read) has
+    one digit read otherwise (:func:`_slips`), every such reading tried in turn. A reading
+    accepted as read is never changed: where the table does not add up around it, the sender
+    may have slipped, and an operator looks."""
+    for fid, cs in cands.items():
+        r = readings.get(fid)
+        if r is None or r.status == "ok":
+            continue
+        for slip in _slips(r.kind.value, cs[0]):
+            yield from _assignments(cands | {fid: [slip]}, table)
+
+
 def reconcile_table(table: CostTable, readings: dict[str, Reading]) -> dict[str, Reading]:
     """The table's readings, replaced by the assignment that adds up when it is clear (see the
     module); else its rows one by one (:func:`reconcile_rows`)."""
@@ -124,6 +162,8 @@ def reconcile_table(table: CostTable, readings: dict[str, Reading]) -> dict[str,
     if cands[table.hours] is None or cands[table.hours][0][0] is None:
         return {}
     found = [] if any(c is None for c in cands.values()) else sorted(_assignments(cands, table), key=lambda x: -x[0])
+    if not found and not any(c is None for c in cands.values()):
+        found = sorted(_one_slip(cands, table, readings), key=lambda x: -x[0])
     total = sum(p for p, _ in found)
     if not found or found[0][0] / total < defs.SUMS_MIN_SHARE:
         return reconcile_rows(table, readings, cands)
@@ -131,7 +171,23 @@ def reconcile_table(table: CostTable, readings: dict[str, Reading]) -> dict[str,
     chosen = {table.hours: h, table.total[0]: tot[0], table.total[1]: tot[1]}
     for (rate_id, period_id), (a, b) in zip(table.rows, choice):
         chosen[rate_id], chosen[period_id] = a, b
-    return _settled(chosen, readings, best_p / total)
+    out = _settled(chosen, readings, best_p / total)
+    rate_t = chosen[table.total[0]]
+    rates = [chosen[rate_id][0] for rate_id, _ in table.rows if chosen[rate_id][0] is not None]
+    if rate_t[0] not in (sum(rates), round(chosen[table.total[1]][0] / h[0])):
+        # the total per hour fits within its rounding only, and neither as the rows' sum nor
+        # as the total / hours: its last digits are the reader's word, not the table's
+        r = readings[table.total[0]]
+        out[r.field_id] = r if rate_t[1] == r.value else replace(
+            r, value=rate_t[1], confidence=rate_t[2], status=status_of(r, rate_t[1], rate_t[2]),
+            alternatives=((r.value, r.confidence),) + r.alternatives,
+            detail=r.detail | {"sums": "comma restored", "read_as": r.value})
+    for fid, c in chosen.items():
+        if c[0] not in {x[0] for x in cands[fid]}:  # a digit read otherwise (_one_slip)
+            r = out[fid]
+            out[fid] = replace(r, confidence=defs.SUMS_SLIP_CONFIDENCE, status=status_of(r, r.value, defs.SUMS_SLIP_CONFIDENCE),
+                               detail=r.detail | {"sums": "digit corrected"})
+    return out
 
 
 def reconcile_rows(table: CostTable, readings: dict[str, Reading], cands: dict[str, list[_Cand] | None]) -> dict[str, Reading]:
@@ -189,7 +245,9 @@ def reconcile_rows(table: CostTable, readings: dict[str, Reading], cands: dict[s
         both = a.confidence * b.confidence
         for r, other in ((a, b), (b, a)):
             c = r.confidence * (1 - other.confidence) / (1 - both) if both < 1 else 0.5
-            out[r.field_id] = replace(r, confidence=c, status=status_of(r, r.value, c),
+            # on the digit readers' threshold even when Tesseract led: print's is set by typed
+            # numbers that are right, not by one its row contradicts
+            out[r.field_id] = replace(r, confidence=c, status=status_for(r.kind, r.value, c),
                                       detail=r.detail | {"sums": "row does not add up", "read_confidence": r.confidence})
     return out
 

@@ -245,6 +245,15 @@ DATE_YEAR_MAX = 2099
 # it would be a mistake an operator must look at either way.
 DATE_YEARS_BEFORE_MONTH = 1
 DATE_YEARS_AFTER_MONTH = 2
+# Within those bounds a date near the month is likelier than one far off: hospital stays lie
+# in the month, signatures in the days after it (FK's deadline is the 5th of the second month
+# after), calculation periods (beräkningsperiod) around it, the longest of them some 16 weeks.
+# Readings of a date within DATE_NEAR_MONTHS calendar months of the month share out the valid
+# readings' mass at DATE_FAR_ODDS to 1 against those further off (parse.date_prior), as the
+# mobile series do for phone numbers: a date far off written clearly is still read as
+# written, a doubtful year ("2023" or "2025") leans to the month's.
+DATE_NEAR_MONTHS = 4
+DATE_FAR_ODDS = 10.0
 # How many candidate strings the digit recogniser's beam hands to kind parsing.
 DIGIT_BEAM = 8
 # A digit field is read twice, by the character reader (segmentation search over the digit

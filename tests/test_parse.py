@@ -60,6 +60,19 @@ def test_a_misread_year_gives_way_to_the_plausible_one():
     assert parse(K.date, beam).value == "2021-12-31"  # without the month both can be
 
 
+def test_a_doubtful_year_leans_to_the_month_reported():
+    """Readers torn between a date near the month the form reports and one two years off:
+    the near one (defs.DATE_NEAR_MONTHS, at DATE_FAR_ODDS to 1); read clearly, the far one
+    stands; without a month neither is favoured."""
+    torn = [[("2025-03-05", 0.5), ("2023-03-05", 0.4)], [("2025-03-05", 0.55), ("2023-03-05", 0.4)]]
+    near = combine(K.date, torn, floor=0.01, month="2023-02")
+    assert near.value == "2023-03-05" and near.probability > 0.8
+    assert combine(K.date, torn, floor=0.01).value == "2025-03-05"
+    assert combine(K.date, torn, floor=0.01, month="2023-06").value == "2023-03-05"  # 3 months before
+    clear = [[("2025-03-05", 0.97), ("2023-03-05", 0.02)], [("2025-03-05", 0.98), ("2023-03-05", 0.01)]]
+    assert combine(K.date, clear, floor=0.01, month="2023-02").value == "2025-03-05"
+
+
 def test_a_month_reported_or_a_signature_lies_before_the_post_was_received():
     got = date(2024, 1, 8)  # a December report, received in January
     assert normalise(K.year_month, "2023-12", received=got) == "2023-12"

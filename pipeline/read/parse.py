@@ -164,14 +164,25 @@ def phone(s: str) -> str | None:
     return d
 
 
-def phone_prior(value: str) -> float:
+def phone_prior(value: str, month: str | None = None) -> float:
     """The relative prior of a valid phone number (``phone``'s digits): 1 for a mobile number
     (070, 072, 073, 076, 079 and seven digits), ``1 / defs.PHONE_MOBILE_ODDS`` for any other."""
     return 1.0 if re.fullmatch(r"07[02369][0-9]{7}", value) else 1.0 / defs.PHONE_MOBILE_ODDS
 
 
-# The prior of a kind's values where one is known beside what the readers see.
-PRIORS = {FieldKind.phone: phone_prior}
+def date_prior(value: str, month: str | None = None) -> float:
+    """The relative prior of a date on a form about ``month`` (YYYY-MM): 1 within
+    ``defs.DATE_NEAR_MONTHS`` calendar months of it, ``1 / defs.DATE_FAR_ODDS`` further off;
+    1 without a month."""
+    if not month:
+        return 1.0
+    off = abs((int(value[:4]) - int(month[:4])) * 12 + int(value[5:7]) - int(month[5:7]))
+    return 1.0 if off <= defs.DATE_NEAR_MONTHS else 1.0 / defs.DATE_FAR_ODDS
+
+
+# The prior of a kind's values where one is known beside what the readers see (and the
+# month the form is about).
+PRIORS = {FieldKind.phone: phone_prior, FieldKind.date: date_prior}
 
 
 # Marks OCR makes of a box edge or a speck at either end of a line of writing; no name or
@@ -270,7 +281,7 @@ def combine(kind: FieldKind, readers: list[list[tuple[str, float]]], *, floor: f
     probability its share of all scores, "none of these" included: readers that agree make a
     sure value, readers that disagree, or that both put their mass on invalid strings, a
     doubtful one. ``weights``: each reader's exponent (how far its probabilities are
-    trusted; 1 each by default). A kind with a prior (``PRIORS``: phone numbers) has the
+    trusted; 1 each by default). A kind with a prior (``PRIORS``: phone numbers, dates) has the
     valid values' share of the mass divided among them in proportion to score × prior."""
     w = weights or (1.0,) * len(readers)
     pools = [pooled(kind, c, month=month, reference=reference, received=received) for c in readers]
@@ -289,7 +300,7 @@ def combine(kind: FieldKind, readers: list[list[tuple[str, float]]], *, floor: f
     prior = PRIORS.get(kind)
     if prior is not None and len(score) > 1:
         # the valid readings' mass shared out among them by the prior; "none of these" keeps its own
-        weighted = {v: s * prior(v) for v, s in score.items()}
+        weighted = {v: s * prior(v, month) for v, s in score.items()}
         scale = sum(score.values()) / sum(weighted.values())
         score = {v: s * scale for v, s in weighted.items()}
     other = float(np.prod([(max(0.0, 1.0 - k / t) + floor) ** e for k, t, e in zip(kept, totals, w)]))

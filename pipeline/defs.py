@@ -344,10 +344,11 @@ SUMS_SLACK_ORE = 1
 # … and the most probable assignment that adds up replaces the readings, accepted, when it
 # holds at least this share of the probability of all assignments that add up.
 SUMS_MIN_SHARE = 0.99
-# A table that adds up in no way as read may add up with one doubtful reading's digit read
-# otherwise (one digit, one field, and only one such way: read/sums._one_slip). That value is
-# shown to an operator, not accepted: the arithmetic cannot tell a misread digit from the
-# sender's own slip in that field, so it stands at even odds.
+# A table that adds up in no way as read may add up with a doubtful reading's digit read
+# otherwise (one digit of one field, or of two where one makes its own row fit; and only one
+# such way: read/sums._slipped). Such a value is shown to an operator, not accepted: the
+# arithmetic cannot tell a misread digit from the sender's own slip there, so it stands at
+# even odds.
 SUMS_SLIP_CONFIDENCE = 0.5
 # A table that does not add up as a whole is settled row by row against its hours as read,
 # when at least this many rows fit them (one row fitting a misread hours field by chance is

@@ -102,6 +102,16 @@ def test_one_doubtful_digit_is_corrected_for_an_operator(form3057):
     assert out["kostnad.antal_timmar"].detail == {"sums": "digit corrected", "read_as": "122"}
 
 
+def test_two_misread_digits_one_pinned_by_its_row(form3057):
+    # 25.72 read as 25.12 (its row fits only with the 7 back) and 658.76 as 558.76 (its row
+    # fits no way either; the period costs add up only with the 6 back)
+    out = reconcile(form3057, _table(kostnad_ob_per_timme="25.12", kostnad_omkostnader_period="558.76"))
+    for fid, right in (("kostnad.ob.per_timme", "25.72"), ("kostnad.omkostnader.period", "658.76")):
+        assert out[fid].value == right and out[fid].status == "low_confidence", fid
+        assert out[fid].detail["sums"] == "digit corrected"
+    assert out["kostnad.lon.per_timme"].status == "ok" and out["kostnad.summa.period"].status == "ok"
+
+
 def test_two_ways_to_fit_decide_nothing(form3057):
     # 4423.84 read as 4423.89: within the row's rounding, so its 9 → 4 fits, and so does the
     # lon period's 6 → 1 (44647.76 → 44647.71): the table cannot say which was misread

@@ -15,9 +15,10 @@ is high (readings that add up to the öre by chance, each wrong, are very unlike
 total per hour is checked only to half an öre a row; it is confirmed when it is the rows'
 sum or the total / hours, else its last digits stay the reader's. Where nothing adds up as
 read, one doubtful reading (one not accepted) at a time has each of its digits tried as
-every other (:func:`_one_slip`): when exactly that one change makes the whole table add up,
-the other fields are confirmed, and the changed one is shown to an operator with its new
-value (the sender may have slipped there, which no arithmetic can tell from a misread).
+every other (:func:`_slipped`; where no one change will do, two: one that makes its own
+row fit and one more): when exactly one such change makes the whole table add up, the
+other fields are confirmed, and the changed ones are shown to an operator with their new
+values (the sender may have slipped there, which no arithmetic can tell from a misread).
 Where no assignment adds up (a field unreadable, two misread, a sum wrong on paper) the
 rows are taken one at a time against the hours (:func:`reconcile_rows`):
 with one field misread among thirteen amounts the whole table never adds up, but the other
@@ -141,17 +142,49 @@ def _slips(kind: str, c: _Cand) -> list[_Cand]:
     return out
 
 
-def _one_slip(cands: dict[str, list[_Cand]], table: CostTable, readings: dict[str, Reading]):
+def _slipped(cands: dict[str, list[_Cand]], table: CostTable, readings: dict[str, Reading]):
     """The assignments that add up when one doubtful reading (one not accepted as read) has
-    one digit read otherwise (:func:`_slips`), every such reading tried in turn. A reading
-    accepted as read is never changed: where the table does not add up around it, the sender
-    may have slipped, and an operator looks."""
+    one digit read otherwise (:func:`_slips`), every such reading tried in turn; where none
+    does, when two have: one that makes its own row fit (a cost per hour to the öre, a period
+    cost in its larger digits) and one more anywhere. A reading accepted as read is never
+    changed: where the table does not add up around it, the sender may have slipped, and an
+    operator looks."""
+    found = [a for fid, slip in _doubtful_slips(cands, readings) for a in _assignments(cands | {fid: [slip]}, table)]
+    if found:
+        return found
+    # two misread: one pinned by its row (a row fits no way as read, and one digit of one of
+    # its doubtful readings makes it fit), the other anywhere
+    hours = cands[table.hours][0][0]
+    seen: dict[tuple, tuple] = {}
+    for fid, slip in _row_repairs(cands, table, readings, hours):
+        pinned = cands | {fid: [slip]}
+        for fid2, slip2 in _doubtful_slips(pinned, readings, skip=fid):
+            for p, a in _assignments(pinned | {fid2: [slip2]}, table):
+                key = (a[0][0], tuple((x[0], y[0]) for x, y in a[1]), a[2][0][0], a[2][1][0])
+                seen[key] = (p, a)
+    return list(seen.values())
+
+
+def _doubtful_slips(cands: dict[str, list[_Cand]], readings: dict[str, Reading], skip: str | None = None):
+    """(field, one-digit change) of every doubtful reading."""
     for fid, cs in cands.items():
         r = readings.get(fid)
-        if r is None or r.status == "ok":
+        if r is None or r.status == "ok" or fid == skip:
             continue
         for slip in _slips(r.kind.value, cs[0]):
-            yield from _assignments(cands | {fid: [slip]}, table)
+            yield fid, slip
+
+
+def _row_repairs(cands: dict[str, list[_Cand]], table: CostTable, readings: dict[str, Reading], hours: int):
+    """(field, one-digit change) of a doubtful reading that makes a row fit that fits no way as read."""
+    for rate_id, period_id in table.rows:
+        if any(_row_ok(a[0], b[0], hours) for a, b in product(cands[rate_id], cands[period_id])):
+            continue
+        for fid, slip in _doubtful_slips({rate_id: cands[rate_id], period_id: cands[period_id]}, readings):
+            rates = [slip] if fid == rate_id else cands[rate_id]
+            periods = [slip] if fid == period_id else cands[period_id]
+            if any(_row_ok(a[0], b[0], hours) for a, b in product(rates, periods)):
+                yield fid, slip
 
 
 def reconcile_table(table: CostTable, readings: dict[str, Reading]) -> dict[str, Reading]:
@@ -163,7 +196,7 @@ def reconcile_table(table: CostTable, readings: dict[str, Reading]) -> dict[str,
         return {}
     found = [] if any(c is None for c in cands.values()) else sorted(_assignments(cands, table), key=lambda x: -x[0])
     if not found and not any(c is None for c in cands.values()):
-        found = sorted(_one_slip(cands, table, readings), key=lambda x: -x[0])
+        found = sorted(_slipped(cands, table, readings), key=lambda x: -x[0])
     total = sum(p for p, _ in found)
     if not found or found[0][0] / total < defs.SUMS_MIN_SHARE:
         return reconcile_rows(table, readings, cands)
@@ -178,13 +211,14 @@ def reconcile_table(table: CostTable, readings: dict[str, Reading]) -> dict[str,
         # the total per hour fits within its rounding only, and neither as the rows' sum nor
         # as the total / hours: its last digits are the reader's word, not the table's
         r = readings[table.total[0]]
-        out[r.field_id] = r if rate_t[1] == r.value else replace(
+        restored = rate_t[1] != r.value and rate_t[0] in {x[0] for x in cands[r.field_id]}
+        out[r.field_id] = r if not restored else replace(
             r, value=rate_t[1], confidence=rate_t[2], status=status_of(r, rate_t[1], rate_t[2]),
             alternatives=((r.value, r.confidence),) + r.alternatives,
             detail=r.detail | {"sums": "comma restored", "read_as": r.value})
     for fid, c in chosen.items():
-        if c[0] not in {x[0] for x in cands[fid]}:  # a digit read otherwise (_one_slip)
-            r = out[fid]
+        r = out.get(fid)
+        if r is not None and r.value == c[1] and c[0] not in {x[0] for x in cands[fid]}:  # a digit read otherwise
             out[fid] = replace(r, confidence=defs.SUMS_SLIP_CONFIDENCE, status=status_of(r, r.value, defs.SUMS_SLIP_CONFIDENCE),
                                detail=r.detail | {"sums": "digit corrected"})
     return out

@@ -166,7 +166,8 @@ def phone(s: str) -> str | None:
 
 def phone_prior(value: str, month: str | None = None) -> float:
     """The relative prior of a valid phone number (``phone``'s digits): 1 for a mobile number
-    (070, 072, 073, 076, 079 and seven digits), ``1 / defs.PHONE_MOBILE_ODDS`` for any other."""
+    (070, 072, 073, 076, 079 and seven digits), ``1 / defs.PHONE_MOBILE_ODDS`` for any other.
+    (``month``: the priors' common signature; a phone number does not depend on it.)"""
     return 1.0 if re.fullmatch(r"07[02369][0-9]{7}", value) else 1.0 / defs.PHONE_MOBILE_ODDS
 
 

@@ -194,8 +194,9 @@ def reconcile_table(table: CostTable, readings: dict[str, Reading]) -> dict[str,
     cands = {fid: _candidates(readings.get(fid)) for fid in ids}
     if cands[table.hours] is None or cands[table.hours][0][0] is None:
         return {}
-    found = [] if any(c is None for c in cands.values()) else sorted(_assignments(cands, table), key=lambda x: -x[0])
-    if not found and not any(c is None for c in cands.values()):
+    readable = not any(c is None for c in cands.values())
+    found = sorted(_assignments(cands, table), key=lambda x: -x[0]) if readable else []
+    if readable and not found:
         found = sorted(_slipped(cands, table, readings), key=lambda x: -x[0])
     total = sum(p for p, _ in found)
     if not found or found[0][0] / total < defs.SUMS_MIN_SHARE:
@@ -204,24 +205,16 @@ def reconcile_table(table: CostTable, readings: dict[str, Reading]) -> dict[str,
     chosen = {table.hours: h, table.total[0]: tot[0], table.total[1]: tot[1]}
     for (rate_id, period_id), (a, b) in zip(table.rows, choice):
         chosen[rate_id], chosen[period_id] = a, b
-    out = _settled(chosen, readings, best_p / total)
-    rate_t = chosen[table.total[0]]
     rates = [chosen[rate_id][0] for rate_id, _ in table.rows if chosen[rate_id][0] is not None]
-    if rate_t[0] not in (sum(rates), round(chosen[table.total[1]][0] / h[0])):
+    loose = {}
+    if chosen[table.total[0]][0] not in (sum(rates), round(chosen[table.total[1]][0] / h[0])):
         # the total per hour fits within its rounding only, and neither as the rows' sum nor
-        # as the total / hours: its last digits are the reader's word, not the table's
-        r = readings[table.total[0]]
-        restored = rate_t[1] != r.value and rate_t[0] in {x[0] for x in cands[r.field_id]}
-        out[r.field_id] = r if not restored else replace(
-            r, value=rate_t[1], confidence=rate_t[2], status=status_of(r, rate_t[1], rate_t[2]),
-            alternatives=((r.value, r.confidence),) + r.alternatives,
-            detail=r.detail | {"sums": "comma restored", "read_as": r.value})
-    for fid, c in chosen.items():
-        r = out.get(fid)
-        if r is not None and r.value == c[1] and c[0] not in {x[0] for x in cands[fid]}:  # a digit read otherwise
-            out[fid] = replace(r, confidence=defs.SUMS_SLIP_CONFIDENCE, status=status_of(r, r.value, defs.SUMS_SLIP_CONFIDENCE),
-                               detail=r.detail | {"sums": "digit corrected"})
-    return out
+        # as the total / hours: its last digits are the reader's word, not the table's (a
+        # comma the candidates restored stays restored; a digit read otherwise, not)
+        rate_t = chosen.pop(table.total[0])
+        loose = {table.total[0]: rate_t} if rate_t[0] in {x[0] for x in cands[table.total[0]]} else {}
+    slipped = {fid for fid, c in chosen.items() if c[0] not in {x[0] for x in cands[fid]}}
+    return _settled(chosen, readings, best_p / total, slipped) | _sized(loose, readings)
 
 
 def reconcile_rows(table: CostTable, readings: dict[str, Reading], cands: dict[str, list[_Cand] | None]) -> dict[str, Reading]:
@@ -268,12 +261,7 @@ def reconcile_rows(table: CostTable, readings: dict[str, Reading], cands: dict[s
     if len(shares) < defs.SUMS_MIN_ROWS:
         return {}
     out = _settled(exact | ({table.hours: h} if pins >= defs.SUMS_MIN_ROWS else {}), readings, min(shares))
-    for fid, (_, value, p) in sized.items():
-        r = readings[fid]
-        if value != r.value:  # as sure as that reading was before the row chose it
-            out[fid] = replace(r, value=value, confidence=p, status=status_of(r, value, p),
-                               alternatives=((r.value, r.confidence),) + r.alternatives,
-                               detail=r.detail | {"sums": "comma restored", "read_as": r.value})
+    out |= _sized(sized, readings)
     for pair in unfit:  # not both right: each is right only if the other is not
         a, b = (readings[fid] for fid in pair)
         both = a.confidence * b.confidence
@@ -286,19 +274,38 @@ def reconcile_rows(table: CostTable, readings: dict[str, Reading], cands: dict[s
     return out
 
 
-def _settled(chosen: dict[str, _Cand], readings: dict[str, Reading], share: float) -> dict[str, Reading]:
+def _settled(chosen: dict[str, _Cand], readings: dict[str, Reading], share: float,
+             slipped: frozenset[str] | set[str] = frozenset()) -> dict[str, Reading]:
     """The readings replaced by the values the arithmetic chose (``share``: of all that add
-    up), accepted; the reading kept as the operator's first alternative."""
+    up), accepted; the reading kept as the operator's first alternative. A field of
+    ``slipped`` (a digit read otherwise, :func:`_slipped`) is shown to an operator at
+    SUMS_SLIP_CONFIDENCE instead."""
     out = {}
     for fid, (_, value, _) in chosen.items():
         r = readings.get(fid)
         if r is None or value is None:
             continue
-        how = "confirmed" if value == r.value else "corrected"
+        how = "confirmed" if value == r.value else "digit corrected" if fid in slipped else "corrected"
         alternatives = tuple((v, c) for v, c in ((r.value, r.confidence),) + r.alternatives if v != value)
-        confidence = max(share, r.confidence) if how == "confirmed" else share
-        out[fid] = replace(r, value=value, confidence=confidence, alternatives=alternatives, status="ok",
+        confidence = (max(share, r.confidence) if how == "confirmed" else
+                      defs.SUMS_SLIP_CONFIDENCE if fid in slipped else share)
+        out[fid] = replace(r, value=value, confidence=confidence, alternatives=alternatives,
+                           status=status_of(r, value, confidence) if fid in slipped else "ok",
                            detail=r.detail | {"sums": how, "read_as": r.value})
+    return out
+
+
+def _sized(chosen: dict[str, _Cand], readings: dict[str, Reading]) -> dict[str, Reading]:
+    """Readings whose value the arithmetic settled only in size (a comma restored, the digits
+    within a rounding unchecked): the new value, as sure as that reading was before the
+    arithmetic chose it; a value as read stays as it was."""
+    out = {}
+    for fid, (_, value, p) in chosen.items():
+        r = readings[fid]
+        if value != r.value:
+            out[fid] = replace(r, value=value, confidence=p, status=status_of(r, value, p),
+                               alternatives=((r.value, r.confidence),) + r.alternatives,
+                               detail=r.detail | {"sums": "comma restored", "read_as": r.value})
     return out
 
 

@@ -350,6 +350,14 @@ SUMS_MIN_SHARE = 0.99
 # arithmetic cannot tell a misread digit from the sender's own slip there, so it stands at
 # even odds.
 SUMS_SLIP_CONFIDENCE = 0.5
+# A 3059's rows of one kind that do not add up to page 3's total as read (read/sums._time_slip):
+# before the reading, how likely the total is the sender's slip. A doubtful reading's
+# alternative that makes them add up is shown first only when it is likelier than that and
+# every other such change together. FK recomputes the totals from the rows, so senders'
+# slips there are known; how often is not: one total in twenty is a guess on the cautious
+# side (the generator plants a wrong total in about one in a hundred, 7 of 600 kinds' totals
+# on seeds 101–106), so that a right row is seldom bent to a wrong total.
+SUMS_TOTAL_WRONG = 0.05
 # A table that does not add up as a whole is settled row by row against its hours as read,
 # when at least this many rows fit them (one row fitting a misread hours field by chance is
 # unlikely; two, with their four amounts, are not a chance).

@@ -306,3 +306,44 @@ def test_an_unsure_mark_keeps_its_kinds_rows_as_read(form3059):
     out = reconcile(form3059, _rows(rows_2_beredskap=mark))
     assert out["rows.2.from"].status == "low_confidence" and out["summa.beredskap.timmar"].status == "low_confidence"
     assert out["rows.1.from"].status == "ok"  # aktiv adds up without that row
+
+
+def test_a_misread_time_is_shown_as_its_alternative_that_adds_up(form3059):
+    # 15.30 read 15.50 (a 3 like a 5), 15.30 its second reading: aktiv adds up only with it
+    misread = _reading("rows.1.tom", "clock_time", "15.50", 0.7, alternatives=(("15.30", 0.2), ("13.50", 0.05)))
+    out = reconcile(form3059, _rows(rows_1_tom=misread))
+    r = out["rows.1.tom"]
+    assert (r.value, r.status, r.confidence) == ("15.30", "low_confidence", 0.5)  # for an operator, not accepted
+    assert r.alternatives[0] == ("15.50", 0.7) and r.detail == {"sums": "corrected to the total", "read_as": "15.50"}
+    assert out["rows.3.from"].value == "22.00" and out["rows.3.from"].detail == {}  # the rest as read
+
+
+def test_the_total_itself_is_shown_as_its_alternative_that_adds_up(form3059):
+    out = reconcile(form3059, _rows(summa_aktiv_timmar=_reading("summa.aktiv.timmar", "hours", "18", 0.6,
+                                                                alternatives=(("16", 0.3),))))
+    assert (out["summa.aktiv.timmar"].value, out["summa.aktiv.timmar"].status) == ("16", "low_confidence")
+
+
+def test_an_unlikely_alternative_does_not_outweigh_a_senders_wrong_total(form3059):
+    # the sender wrote 17 h 30 min for aktiv's 16 h 30 min; 15.30 could be 16.30 only at 1 to 90
+    doubt = _reading("rows.1.tom", "clock_time", "15.30", 0.9, alternatives=(("16.30", 0.01),))
+    out = reconcile(form3059, _rows(rows_1_tom=doubt, summa_aktiv_timmar=_reading("summa.aktiv.timmar", "hours", "17")))
+    assert out["rows.1.tom"].value == "15.30" and out["rows.1.tom"].detail == {}
+    # likelier than the slip, it is shown first
+    doubt = _reading("rows.1.tom", "clock_time", "15.30", 0.7, alternatives=(("16.30", 0.25),))
+    out = reconcile(form3059, _rows(rows_1_tom=doubt, summa_aktiv_timmar=_reading("summa.aktiv.timmar", "hours", "17")))
+    assert out["rows.1.tom"].value == "16.30"
+
+
+def test_a_time_accepted_as_read_is_never_changed_to_fit(form3059):
+    sure = _reading("rows.1.tom", "clock_time", "15.50", 0.999, "ok", alternatives=(("15.30", 0.001),))
+    out = reconcile(form3059, _rows(rows_1_tom=sure))
+    assert out["rows.1.tom"].value == "15.50"
+
+
+def test_two_alternatives_that_add_up_alike_decide_nothing(form3059):
+    # 7.00 read 9.00 and 15.30 read 13.30? Either change alone makes aktiv add up
+    out = reconcile(form3059, _rows(
+        rows_1_from=_reading("rows.1.from", "clock_time", "09.00", 0.7, alternatives=(("07.00", 0.25),)),
+        rows_1_tom=_reading("rows.1.tom", "clock_time", "13.30", 0.7, alternatives=(("15.30", 0.25),))))
+    assert out["rows.1.from"].value == "09.00" and out["rows.1.tom"].value == "13.30"

@@ -28,7 +28,9 @@ The tables are data: ``cost_tables`` in the form's template (forms/3057/*.yaml).
 A 3059's rows are summed the same way: :func:`confirm_time_rows` sets each kind of time's
 rows, as read, against the total page 3 states for it; where they add up, and the readings as
 read are clearly the likeliest way the candidates can add up, the rows' clock times and the
-total are confirmed (never corrected).
+total are confirmed. Where they do not add up, the one doubtful reading whose readers'
+alternative makes them add up, if that is clearly likelier than the sender's having written
+a wrong total, is shown to an operator with that value (:func:`_time_slip`).
 """
 
 from __future__ import annotations
@@ -352,7 +354,8 @@ def confirm_time_rows(template: FormTemplate, readings: dict[str, Reading]) -> d
     the readings as read hold at least SUMS_MIN_SHARE of the probability of every way the
     fields' candidates add up (a reader's doubt between two times of one duration, 7.00–17.00
     or 1.00–11.00, stays a doubt). Never corrects: the arithmetic confirms what was read.
-    Days are not in the sum and stay as read."""
+    Days are not in the sum and stay as read. Rows that do not add up as read may with one
+    doubtful reading read as its readers' alternative (:func:`_time_slip`)."""
     if "summa.aktiv.timmar" not in template.fields_by_id:
         return {}
     values = {fid: r.value for fid, r in readings.items() if r.value is not None and r.status != "empty"}
@@ -371,8 +374,13 @@ def confirm_time_rows(template: FormTemplate, readings: dict[str, Reading]) -> d
         stated = _options(hours, int)
         m_opts = _options(minutes, int) if minutes is not None and minutes.status != "empty" else [(0, 1.0)]
         total_opts = [(h * 60 + m, p * q) for h, p in stated for m, q in m_opts]
-        if not total_opts or total_opts[0][0] != sum(r.minutes for r in mine):
-            continue  # the rows as read do not add up to the total as read: an operator looks
+        if not total_opts:
+            continue
+        if total_opts[0][0] != sum(r.minutes for r in mine):
+            # the rows as read do not add up to the total as read: an operator looks, shown
+            # the one change that would make them add up when it is clearly the likeliest
+            out |= _time_slip(times, hours, minutes, total_opts[0][0], [r.minutes for r in mine])
+            continue
         fields = [r for pair in times for r in pair] + [hours]
         if minutes is not None and minutes.status != "empty":
             fields.append(minutes)
@@ -394,3 +402,44 @@ def confirm_time_rows(template: FormTemplate, readings: dict[str, Reading]) -> d
                 out[r.field_id] = replace(r, confidence=max(share, r.confidence), status="ok",
                                           detail=r.detail | {"sums": "confirmed", "read_as": r.value})
     return out
+
+
+def _time_slip(times: list[tuple[Reading, Reading]], hours: Reading, minutes: Reading | None,
+               stated: int, durations: list[int]) -> dict[str, Reading]:
+    """Rows of one kind whose durations as read (``durations``, minutes) do not add up to the
+    total as read (``stated``): the doubtful reading (one not accepted as read: a reading
+    accepted is never changed) that one of its readers' alternatives makes add up, when that
+    is likelier than all other such changes and than the total's being the sender's slip
+    (defs.SUMS_TOTAL_WRONG) together. A change weighs the alternative's probability over the
+    reading's. It is shown to an operator with its new value, the reading as its first
+    alternative, never accepted: a sender may have slipped in a row as well as in the total.
+    Nothing else changes."""
+    fits: list[tuple[float, Reading, str]] = []  # (odds against the reading as read, field, value)
+    read_total = sum(durations)
+    for (start, end), duration in zip(times, durations):
+        for r, other, sign in ((start, end, -1), (end, start, 1)):
+            if r.status == "ok" or r.value is None or other.value is None:
+                continue
+            for v, q in r.alternatives:
+                try:  # this row's duration with the alternative at its start (or end)
+                    d = sign * (parse_time(str(v)) - parse_time(str(other.value))) % MINUTES_PER_DAY
+                except ValueError:
+                    continue
+                if read_total - duration + d == stated:
+                    fits.append((q / r.confidence, r, v))
+    for r, unit in ((hours, 60), (minutes, 1)):
+        if r is None or r.status in ("ok", "empty") or r.value is None:
+            continue
+        for v, q in r.alternatives:
+            if str(v).isdigit() and stated + (int(v) - int(r.value)) * unit == read_total:
+                fits.append((q / r.confidence, r, v))
+    if not fits:
+        return {}
+    odds, r, v = max(fits, key=lambda f: f[0])
+    slip = defs.SUMS_TOTAL_WRONG / (1 - defs.SUMS_TOTAL_WRONG)
+    if odds / (slip + sum(f[0] for f in fits)) < defs.SUMS_SLIP_CONFIDENCE:
+        return {}
+    c = defs.SUMS_SLIP_CONFIDENCE
+    alternatives = tuple((x, p) for x, p in ((r.value, r.confidence),) + r.alternatives if x != v)
+    return {r.field_id: replace(r, value=v, confidence=c, alternatives=alternatives, status=status_of(r, v, c),
+                                detail=r.detail | {"sums": "corrected to the total", "read_as": r.value})}

@@ -335,10 +335,14 @@ def test_an_unlikely_alternative_does_not_outweigh_a_senders_wrong_total(form305
     assert out["rows.1.tom"].value == "16.30"
 
 
-def test_a_time_accepted_as_read_is_never_changed_to_fit(form3059):
+def test_a_time_accepted_as_read_is_never_changed_but_goes_to_an_operator_when_the_total_says_so(form3059):
     sure = _reading("rows.1.tom", "clock_time", "15.50", 0.999, "ok", alternatives=(("15.30", 0.001),))
-    out = reconcile(form3059, _rows(rows_1_tom=sure))
-    assert out["rows.1.tom"].value == "15.50"
+    r = reconcile(form3059, _rows(rows_1_tom=sure))["rows.1.tom"]
+    assert (r.value, r.status) == ("15.50", "low_confidence")  # 15.30, the only way to add up, is 1 in 50
+    assert r.detail == {"sums": "another reading adds up", "read_confidence": 0.999}
+    # an alternative that adds up at a millionth is no doubt against a sender's slip in the total
+    sure = _reading("rows.1.tom", "clock_time", "15.50", 0.999999, "ok", alternatives=(("15.30", 1e-6),))
+    assert reconcile(form3059, _rows(rows_1_tom=sure))["rows.1.tom"].status == "ok"
 
 
 def test_two_alternatives_that_add_up_alike_decide_nothing(form3059):

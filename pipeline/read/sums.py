@@ -30,7 +30,9 @@ rows, as read, against the total page 3 states for it; where they add up, and th
 read are clearly the likeliest way the candidates can add up, the rows' clock times and the
 total are confirmed. Where they do not add up, the one doubtful reading whose readers'
 alternative makes them add up, if that is clearly likelier than the sender's having written
-a wrong total, is shown to an operator with that value (:func:`_time_slip`).
+a wrong total, is shown to an operator with that value; a sure reading that such an
+alternative would make add up is only as sure as that alternative is unlikely
+(:func:`_time_slip`).
 """
 
 from __future__ import annotations
@@ -407,19 +409,19 @@ def confirm_time_rows(template: FormTemplate, readings: dict[str, Reading]) -> d
 def _time_slip(times: list[tuple[Reading, Reading]], hours: Reading, minutes: Reading | None,
                stated: int, durations: list[int]) -> dict[str, Reading]:
     """Rows of one kind whose durations as read (``durations``, minutes) do not add up to the
-    total as read (``stated``): the doubtful reading (one not accepted as read: a reading
-    accepted is never changed) that one of its readers' alternatives makes add up, when that
-    is likelier than all other such changes and than the total's being the sender's slip
-    (defs.SUMS_TOTAL_WRONG) together. A change weighs the alternative's probability over the
-    reading's. It is shown to an operator with its new value, the reading as its first
-    alternative, never accepted: a sender may have slipped in a row as well as in the total.
-    Nothing else changes."""
+    total as read (``stated``). Each reading whose readers' alternative makes them add up is
+    such a change, weighed as the alternative's probability over the reading's, against
+    the others and the total's being the sender's slip (defs.SUMS_TOTAL_WRONG).
+
+    A doubtful reading (one not accepted as read) whose change is likelier than all that
+    together is shown to an operator with the new value, the reading as its first
+    alternative, never accepted: a sender may slip in a row as well as in the total. A
+    reading accepted as read is never changed, but it is as sure only as its change is
+    unlikely: a sure misreading that the total contradicts goes to an operator."""
     fits: list[tuple[float, Reading, str]] = []  # (odds against the reading as read, field, value)
     read_total = sum(durations)
     for (start, end), duration in zip(times, durations):
         for r, other, sign in ((start, end, -1), (end, start, 1)):
-            if r.status == "ok" or r.value is None or other.value is None:
-                continue
             for v, q in r.alternatives:
                 try:  # this row's duration with the alternative at its start (or end)
                     d = sign * (parse_time(str(v)) - parse_time(str(other.value))) % MINUTES_PER_DAY
@@ -428,18 +430,24 @@ def _time_slip(times: list[tuple[Reading, Reading]], hours: Reading, minutes: Re
                 if read_total - duration + d == stated:
                     fits.append((q / r.confidence, r, v))
     for r, unit in ((hours, 60), (minutes, 1)):
-        if r is None or r.status in ("ok", "empty") or r.value is None:
+        if r is None or r.status == "empty" or r.value is None:
             continue
         for v, q in r.alternatives:
             if str(v).isdigit() and stated + (int(v) - int(r.value)) * unit == read_total:
                 fits.append((q / r.confidence, r, v))
-    if not fits:
-        return {}
-    odds, r, v = max(fits, key=lambda f: f[0])
-    slip = defs.SUMS_TOTAL_WRONG / (1 - defs.SUMS_TOTAL_WRONG)
-    if odds / (slip + sum(f[0] for f in fits)) < defs.SUMS_SLIP_CONFIDENCE:
-        return {}
-    c = defs.SUMS_SLIP_CONFIDENCE
-    alternatives = tuple((x, p) for x, p in ((r.value, r.confidence),) + r.alternatives if x != v)
-    return {r.field_id: replace(r, value=v, confidence=c, alternatives=alternatives, status=status_of(r, v, c),
-                                detail=r.detail | {"sums": "corrected to the total", "read_as": r.value})}
+    mass = defs.SUMS_TOTAL_WRONG / (1 - defs.SUMS_TOTAL_WRONG) + sum(f[0] for f in fits)
+    against: dict[str, float] = {}
+    for odds, r, _ in fits:
+        against[r.field_id] = against.get(r.field_id, 0.0) + odds / mass
+    out = {}
+    for odds, r, v in fits:
+        if r.status == "ok":
+            c = min(r.confidence, 1 - against[r.field_id])
+            out[r.field_id] = replace(r, confidence=c, status=status_of(r, r.value, c),
+                                      detail=r.detail | {"sums": "another reading adds up", "read_confidence": r.confidence})
+        elif odds / mass >= defs.SUMS_SLIP_CONFIDENCE:
+            c = defs.SUMS_SLIP_CONFIDENCE
+            alternatives = tuple((x, p) for x, p in ((r.value, r.confidence),) + r.alternatives if x != v)
+            out[r.field_id] = replace(r, value=v, confidence=c, alternatives=alternatives, status=status_of(r, v, c),
+                                      detail=r.detail | {"sums": "corrected to the total", "read_as": r.value})
+    return out

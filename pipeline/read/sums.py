@@ -355,9 +355,10 @@ def confirm_time_rows(template: FormTemplate, readings: dict[str, Reading]) -> d
     on page 3 (``summa.<kind>``), as read: their clock times and that total confirmed, when
     the readings as read hold at least SUMS_MIN_SHARE of the probability of every way the
     fields' candidates add up (a reader's doubt between two times of one duration, 7.00–17.00
-    or 1.00–11.00, stays a doubt). Never corrects: the arithmetic confirms what was read.
-    Days are not in the sum and stay as read. Rows that do not add up as read may with one
-    doubtful reading read as its readers' alternative (:func:`_time_slip`)."""
+    or 1.00–11.00, stays a doubt): rows that add up as read are confirmed, never corrected.
+    Days are not in the sum and stay as read. Rows that do not add up as read go to
+    :func:`_time_slip`: one doubtful time may be shown as its readers' alternative that
+    makes them add up."""
     if "summa.aktiv.timmar" not in template.fields_by_id:
         return {}
     values = {fid: r.value for fid, r in readings.items() if r.value is not None and r.status != "empty"}

@@ -221,10 +221,27 @@ def test_hours_are_confirmed_only_by_rows_that_pin_them(form3057):
 
 
 @pytest.mark.parametrize("hours", [None, "112", "1720.00"])
-def test_nothing_changes_without_hours_the_rows_fit(form3057, hours):
+def test_the_rows_stay_as_read_without_hours_they_fit(form3057, hours):
     t = _table(kostnad_antal_timmar=hours, kostnad_ob_period="4428.84")
     out = reconcile(form3057, t)
-    assert all(out[fid] is r for fid, r in t.items())
+    assert all(out[fid] is r for fid, r in t.items() if fid != "kostnad.antal_timmar")
+    if hours is None:
+        assert out["kostnad.antal_timmar"] is t["kostnad.antal_timmar"]
+    else:  # six rows fit them no way, each read at 0.8 × 0.8: 0.8·0.36⁶ / (0.8·0.36⁶ + 0.2·0.64⁶)
+        assert out["kostnad.antal_timmar"].confidence == pytest.approx(0.112, abs=0.001)
+        assert out["kostnad.antal_timmar"].detail["sums"] == "no row fits the hours"
+
+
+def test_sure_hours_that_no_row_fits_go_to_an_operator(form3057):
+    # 172 hours read 1721 (a stroke after it read as a 1) at 0.97: every row's cost per hour
+    # times the hours is ten times its period cost
+    out = reconcile(form3057, _table(kostnad_antal_timmar=_reading("kostnad.antal_timmar", "hours", "1721", 0.97, "ok")))
+    r = out["kostnad.antal_timmar"]
+    assert (r.value, r.status) == ("1721", "low_confidence")  # not changed: which digit is not known
+    # one row alone that fits no way does not say that the hours are wrong
+    t = _table(kostnad_antal_timmar=_reading("kostnad.antal_timmar", "hours", "172", 0.97, "ok"),
+               kostnad_ob_period="4428.84")
+    assert reconcile(form3057, t)["kostnad.antal_timmar"].detail.get("sums") != "no row fits the hours"
 
 
 def test_an_unused_cost_type_is_both_empty(form3057):

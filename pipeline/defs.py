@@ -419,7 +419,7 @@ OCR_ONLY_CONFIDENCE = 0.5
 # least sure reading takes the looser of that and the default (below it the data say nothing).
 # Hand-written text is never accepted (1.0): Tesseract is 0.95–0.96 sure of wrong names as
 # of right ones. Checked on seeds 105/106 + 305/306 (400 documents, 76,283 fields: 98.5 %
-# accepted, 18 accepted readings wrong, 0.024 %; session 14's readers: two line networks;
+# accepted, 17 accepted readings wrong, 0.023 %; session 14's readers: two line networks;
 # session 16's reading of the running header's copies; session 17's wider digit network and
 # commas written as strokes; session 18's cost-table digit corrections and date prior;
 # session 19's time rows against page 3's total), docs/benchmarks.md. The printed hours'

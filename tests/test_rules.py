@@ -259,3 +259,28 @@ def test_generated_documents_route_as_expected(docs, registry):
     assert len(wrong) <= 0.01 * len(docs), f"{len(wrong)} of {len(docs)} routed wrong: {wrong[:5]}"
     assert all(w[1] == ["totals_mismatch"] for w in wrong), wrong
     assert min(total.values()) >= 20  # every route is exercised
+
+
+def test_a_point_2_that_may_be_misread_goes_to_an_operator_before_the_sender(docs, registry):
+    """3057 point 2 read surely but wrong (297 hours read 247): it differs from the time
+    reports, and the sender would be asked to correct a right invoice, unless one of the
+    readers' alternatives makes it agree: then an operator confirms the reading first."""
+    by_case: dict[str, list] = {}
+    for d in docs:
+        by_case.setdefault(d.case_id, []).append(d)
+    inv = next(d for d in docs if d.form == "3057" and d.values.get("tid.aktiv.timmar", "0") != "0"
+               and not any(o.faults for o in by_case[d.case_id]) and any(o.form == "3059" for o in by_case[d.case_id]))
+    reports = [record_from_values(registry.get(o.form, o.version), o.values, document=o.doc_id)
+               for o in by_case[inv.case_id] if o.form == "3059"]
+    rec = record_from_values(registry.get(inv.form, inv.version), inv.values, document=inv.doc_id)
+    assert assess(rec, reports)["route"] == "validation"
+    hours = rec["fields"]["tid"]["aktiv"]["timmar"]
+    right = hours["read"]
+    hours["read"] = hours["value"] = str(int(right) + 50)  # a 9 read as a 4, the other way round
+    assert assess(rec, reports)["route"] == "completion"  # no alternative: the sender's
+    hours["alternatives"] = [[right, 0.001]]
+    rec = assess(rec, reports)
+    assert rec["route"] == "review"
+    assert [r["certain"] for r in rec["reasons"] if r["code"] == "totals_mismatch"] == [False]
+    hours["status"] = "confirmed"  # the operator sees the paper says so: the sender's after all
+    assert assess(rec, reports)["route"] == "completion"

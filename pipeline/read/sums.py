@@ -296,8 +296,23 @@ def _unfit_hours(hours: Reading, rows: list[tuple[Reading, Reading]]) -> dict[st
         right *= a.confidence * b.confidence
     c = hours.confidence
     c = min(c, c * misread / (c * misread + (1 - c) * right)) if c < 1 else c
-    return {hours.field_id: replace(hours, confidence=c, status=status_of(hours, hours.value, c),
-                                    detail=hours.detail | {"sums": "no row fits the hours", "read_confidence": hours.confidence})}
+    return {hours.field_id: _doubted(hours, c, "no row fits the hours")}
+
+
+def _doubted(r: Reading, confidence: float, why: str) -> Reading:
+    """``r`` as read, as sure only as the arithmetic leaves it (``why``, in its detail)."""
+    return replace(r, confidence=confidence, status=status_of(r, r.value, confidence),
+                   detail=r.detail | {"sums": why, "read_confidence": r.confidence})
+
+
+def _shown(r: Reading, value: str, how: str) -> Reading:
+    """``r`` with a value the arithmetic points to but cannot settle (the sender may have
+    slipped there): for an operator at SUMS_SLIP_CONFIDENCE, the reading as its first
+    alternative."""
+    c = defs.SUMS_SLIP_CONFIDENCE
+    alternatives = tuple((v, p) for v, p in ((r.value, r.confidence),) + r.alternatives if v != value)
+    return replace(r, value=value, confidence=c, alternatives=alternatives, status=status_of(r, value, c),
+                   detail=r.detail | {"sums": how, "read_as": r.value})
 
 
 def _settled(chosen: dict[str, _Cand], readings: dict[str, Reading], share: float,
@@ -311,12 +326,13 @@ def _settled(chosen: dict[str, _Cand], readings: dict[str, Reading], share: floa
         r = readings.get(fid)
         if r is None or value is None:
             continue
-        how = "confirmed" if value == r.value else "digit corrected" if fid in slipped else "corrected"
+        if fid in slipped:
+            out[fid] = _shown(r, value, "digit corrected")
+            continue
+        how = "confirmed" if value == r.value else "corrected"
         alternatives = tuple((v, c) for v, c in ((r.value, r.confidence),) + r.alternatives if v != value)
-        confidence = (max(share, r.confidence) if how == "confirmed" else
-                      defs.SUMS_SLIP_CONFIDENCE if fid in slipped else share)
-        out[fid] = replace(r, value=value, confidence=confidence, alternatives=alternatives,
-                           status=status_of(r, value, confidence) if fid in slipped else "ok",
+        confidence = max(share, r.confidence) if how == "confirmed" else share
+        out[fid] = replace(r, value=value, confidence=confidence, alternatives=alternatives, status="ok",
                            detail=r.detail | {"sums": how, "read_as": r.value})
     return out
 
@@ -401,10 +417,11 @@ def confirm_time_rows(template: FormTemplate, readings: dict[str, Reading]) -> d
         total_opts = [(h * 60 + m, p * q) for h, p in stated for m, q in m_opts]
         if not total_opts:
             continue
-        if total_opts[0][0] != sum(r.minutes for r in mine):
+        durations = [r.minutes for r in mine]
+        if total_opts[0][0] != sum(durations):
             # the rows as read do not add up to the total as read: an operator looks, shown
             # the one change that would make them add up when it is clearly the likeliest
-            out |= _time_slip(times, hours, minutes, total_opts[0][0], [r.minutes for r in mine])
+            out |= _time_slip(times, hours, minutes, total_opts[0][0], durations)
             continue
         fields = [r for pair in times for r in pair] + [hours]
         if minutes is not None and minutes.status != "empty":
@@ -465,12 +482,7 @@ def _time_slip(times: list[tuple[Reading, Reading]], hours: Reading, minutes: Re
     out = {}
     for odds, r, v in fits:
         if r.status == "ok":
-            c = min(r.confidence, 1 - against[r.field_id])
-            out[r.field_id] = replace(r, confidence=c, status=status_of(r, r.value, c),
-                                      detail=r.detail | {"sums": "another reading adds up", "read_confidence": r.confidence})
+            out[r.field_id] = _doubted(r, min(r.confidence, 1 - against[r.field_id]), "another reading adds up")
         elif odds / mass >= defs.SUMS_SLIP_CONFIDENCE:
-            c = defs.SUMS_SLIP_CONFIDENCE
-            alternatives = tuple((x, p) for x, p in ((r.value, r.confidence),) + r.alternatives if x != v)
-            out[r.field_id] = replace(r, value=v, confidence=c, alternatives=alternatives, status=status_of(r, v, c),
-                                      detail=r.detail | {"sums": "corrected to the total", "read_as": r.value})
+            out[r.field_id] = _shown(r, v, "corrected to the total")
     return out

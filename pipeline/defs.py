@@ -350,13 +350,17 @@ SUMS_MIN_SHARE = 0.99
 # arithmetic cannot tell a misread digit from the sender's own slip there, so it stands at
 # even odds.
 SUMS_SLIP_CONFIDENCE = 0.5
-# A 3059's rows of one kind that do not add up to page 3's total as read (read/sums._time_slip):
-# before the reading, how likely the total is the sender's slip. A doubtful reading's
+# A 3059's rows of one kind that do not add up to page 3's total as read (read/sums._time_slip),
+# or a cost table that adds up in no way as read (read/sums._alternatives_fit): before the
+# reading, how likely the total (the table) is the sender's slip. A doubtful reading's
 # alternative that makes them add up is shown first only when it is likelier than that and
 # every other such change together. FK recomputes the totals from the rows, so senders'
 # slips there are known; how often is not: one total in twenty is a guess on the cautious
 # side (the generator plants a wrong total in about one in a hundred, 7 of 600 kinds' totals
-# on seeds 101–106), so that a right row is seldom bent to a wrong total.
+# on seeds 101–106), so that a right row is seldom bent to a wrong total. For cost tables
+# the generator plants no slips. One digit changed on paper in 111 tables read right (seeds
+# 301–306; the slipped value read as written, with its reading's other alternatives): no
+# correction shown (at a prior of 0.001, one: a floor alternative that undid the slip).
 SUMS_TOTAL_WRONG = 0.05
 # A table that does not add up as a whole is settled row by row against its hours as read,
 # when at least this many rows fit them (one row fitting a misread hours field by chance is
@@ -366,6 +370,11 @@ SUMS_MIN_ROWS = 2
 # below this share of the likeliest are dropped as the rows are added (each weighs at most
 # a billionth of the likeliest; there are a few thousand at most).
 SUMS_PRUNE = 1e-9
+# A cost table that adds up in no way as read is searched over its doubtful fields' readers'
+# alternatives (read/sums._alternatives_fit), the rows added one at a time; assignments with
+# the same partial sums are grouped, each group keeping this many of its likeliest members
+# (only the likeliest of all is ever shown; the rest only weigh).
+SUMS_TOP_PATHS = 4
 # A value written on every page (the month, the personnummer of the running header) is
 # read from all its copies together (pipeline/read/copies.py): a copy's probability for a
 # value it does not hold among its candidates counts as COPIES_FLOOR, and each copy counts

@@ -112,6 +112,40 @@ def test_two_misread_digits_one_pinned_by_its_row(form3057):
     assert out["kostnad.lon.per_timme"].status == "ok" and out["kostnad.summa.period"].status == "ok"
 
 
+def test_a_printed_looking_reading_corrected_is_shown_not_accepted(form3057):
+    # print's threshold for amounts is on Tesseract's scale, far below even odds: a digit the
+    # table corrects in a printed-looking reading still waits for an operator
+    printed = Reading("kostnad.ob.period", FieldKind.amount, 2, (0, 0, 1, 1), "4428.84", 0.01, "low_confidence",
+                      True, detail={"printed": True, "ocr_confidence": 0.4})
+    r = reconcile(form3057, _table(kostnad_ob_period=printed))["kostnad.ob.period"]
+    assert r.value == "4423.84" and r.detail["sums"] == "digit corrected"
+    assert r.status == "low_confidence"
+
+
+def test_a_misread_no_digit_explains_is_shown_as_the_alternative_that_adds_up(form3057):
+    # 259.58 read as 25968.00: a lost comma and a 5 read 6, which neither the comma variants
+    # nor one digit changed make fit; the reader's alternative 259.58 does
+    misread = _reading("kostnad.lon.per_timme", "amount", "25968.00", 0.6, alternatives=[("259.58", 0.3)])
+    t = _table(kostnad_lon_per_timme=misread)
+    out = reconcile(form3057, t)
+    r = out["kostnad.lon.per_timme"]
+    assert r.value == "259.58" and r.status == "low_confidence"  # shown, never accepted
+    assert r.detail["sums"] == "an alternative adds up" and r.detail["read_as"] == "25968.00"
+    assert r.alternatives[0][0] == "25968.00"
+    # the other fields keep what the rows alone made of them: nothing is confirmed by the change
+    for fid in ("kostnad.summa.per_timme", "kostnad.summa.period", "kostnad.lon.period"):
+        assert out[fid].detail.get("sums") != "confirmed", fid
+
+
+def test_an_alternative_no_likelier_than_a_senders_slip_is_not_shown(form3057):
+    # the same alternative at the readers' floor: the sender's having written figures that do
+    # not add up is likelier, and the reading stays as read for an operator
+    misread = _reading("kostnad.lon.per_timme", "amount", "25968.00", 0.6, alternatives=[("259.58", 0.0003)])
+    r = reconcile(form3057, _table(kostnad_lon_per_timme=misread))["kostnad.lon.per_timme"]
+    assert r.value == "25968.00" and r.status == "low_confidence"
+    assert r.detail["sums"] == "row does not add up"
+
+
 def test_two_ways_to_fit_decide_nothing(form3057):
     # 4423.84 read as 4423.89: within the row's rounding, so its 9 → 4 fits, and so does the
     # lon period's 6 → 1 (44647.76 → 44647.71): the table cannot say which was misread

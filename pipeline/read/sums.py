@@ -23,6 +23,11 @@ Where no assignment adds up (a field unreadable, two misread, a sum wrong on pap
 rows are taken one at a time against the hours (:func:`reconcile_rows`):
 with one field misread among thirteen amounts the whole table never adds up, but the other
 rows do, and a row that fits no way goes to an operator even when its readings were sure.
+Last, the table is searched once more over its doubtful readings' alternatives
+(:func:`_alternatives_fit`): an assignment that adds up and is likelier than the sender's
+having slipped and every other such assignment together has its changed fields shown to an
+operator with their new values (a lost comma and a misread digit at once, which neither the
+comma variants nor one changed digit explain); nothing is accepted that way.
 The tables are data: ``cost_tables`` in the form's template (forms/3057/*.yaml).
 
 A 3059's rows are summed the same way: :func:`confirm_time_rows` sets each kind of time's
@@ -204,7 +209,8 @@ def reconcile_table(table: CostTable, readings: dict[str, Reading]) -> dict[str,
         found = sorted(_slipped(cands, table, readings), key=lambda x: -x[0])
     total = sum(p for p, _ in found)
     if not found or found[0][0] / total < defs.SUMS_MIN_SHARE:
-        return reconcile_rows(table, readings, cands)
+        rows = reconcile_rows(table, readings, cands)
+        return rows | _alternatives_fit(table, readings, readings | rows)
     best_p, (h, choice, tot) = found[0]
     chosen = {table.hours: h, table.total[0]: tot[0], table.total[1]: tot[1]}
     for (rate_id, period_id), (a, b) in zip(table.rows, choice):
@@ -283,6 +289,71 @@ def reconcile_rows(table: CostTable, readings: dict[str, Reading], cands: dict[s
     return out
 
 
+def _alternative_options(r: Reading | None, now: Reading | None) -> list[_Cand] | None:
+    """What a field may hold when its table adds up in no way as read, each with its odds
+    against the reading: a field accepted (or empty) only its value; a doubtful one its
+    reading (odds 1) and its readers' alternatives (odds q / c), each with the comma variants
+    of :func:`_candidates`. None: ink and no valid reading."""
+    if now is None or now.status == "empty":
+        return [(None, None, 1.0)]
+    if now.status == "ok":
+        n = _number(now.kind.value, now.value)
+        return None if n is None else [(n, now.value, 1.0)]
+    if r is None or r.value is None or r.confidence <= 0:
+        return None
+    out: list[_Cand] = []
+    for v, q in ((r.value, r.confidence),) + tuple(r.alternatives):
+        out += _candidates(replace(r, value=v, confidence=q / r.confidence)) or []
+    return out
+
+
+def _alternatives_fit(table: CostTable, readings: dict[str, Reading], now: dict[str, Reading]) -> dict[str, Reading]:
+    """A table that adds up in no way as read (``now``: after :func:`reconcile_rows`), its
+    doubtful fields tried as their readers' alternatives (:func:`_alternative_options`).
+    Every assignment that adds up is weighed as the product of its values' odds, against the
+    sender's having slipped somewhere (defs.SUMS_TOTAL_WRONG); when the likeliest holds at
+    least SUMS_SLIP_CONFIDENCE of that, its changed fields are shown to an operator with
+    their new values. Nothing is accepted or confirmed this way: two alternatives whose
+    errors cancel add up too (see :func:`_candidates`).
+
+    The rows are added one at a time, assignments grouped by their partial sums (period
+    costs, costs per hour, rows used), each group keeping its total weight and its
+    SUMS_TOP_PATHS likeliest members."""
+    ids = [table.hours, *(f for row in table.rows for f in row), *table.total]
+    opts = {fid: _alternative_options(readings.get(fid), now.get(fid)) for fid in ids}
+    if any(o is None for o in opts.values()):
+        return {}
+    mass = defs.SUMS_TOTAL_WRONG / (1 - defs.SUMS_TOTAL_WRONG)
+    best: tuple[float, tuple] = (0.0, ())
+    for h in opts[table.hours]:
+        if not h[0]:
+            continue
+        groups: dict[tuple[int, int, int], tuple[float, list]] = {(0, 0, 0): (h[2], [(h[2], ((table.hours, h),))])}
+        for rate_id, period_id in table.rows:
+            pairs = [(a, b) for a, b in product(opts[rate_id], opts[period_id]) if _row_ok(a[0], b[0], h[0])]
+            grown: dict[tuple[int, int, int], tuple[float, list]] = {}
+            for (period, rate, used), (weight, top) in groups.items():
+                for a, b in pairs:
+                    key = (period + (b[0] or 0), rate + (a[0] or 0), used + (a[0] is not None))
+                    w, t = grown.get(key, (0.0, []))
+                    t = t + [(p * a[2] * b[2], path + ((rate_id, a), (period_id, b))) for p, path in top]
+                    grown[key] = (w + weight * a[2] * b[2], sorted(t, key=lambda x: -x[0])[:defs.SUMS_TOP_PATHS])
+            groups = grown
+        for ta, tb in product(opts[table.total[0]], opts[table.total[1]]):
+            if ta[0] is None or tb[0] is None:
+                continue
+            for (period, rate, used), (weight, top) in groups.items():
+                if period == tb[0] and abs(rate - ta[0]) <= used / 2 + defs.SUMS_SLACK_ORE:
+                    mass += weight * ta[2] * tb[2]
+                    p, path = top[0]
+                    if p * ta[2] * tb[2] > best[0]:
+                        best = (p * ta[2] * tb[2], path + ((table.total[0], ta), (table.total[1], tb)))
+    if best[0] / mass < defs.SUMS_SLIP_CONFIDENCE:
+        return {}
+    return {fid: _shown(now[fid], value, "an alternative adds up")
+            for fid, (_, value, _) in best[1] if value is not None and value != now[fid].value}
+
+
 def _unfit_hours(hours: Reading, rows: list[tuple[Reading, Reading]]) -> dict[str, Reading]:
     """Hours that at least SUMS_MIN_ROWS rows (cost per hour, period cost) fit no way: right
     only if every such row holds a misreading, wrong if the rows' readings are all right;
@@ -308,10 +379,11 @@ def _doubted(r: Reading, confidence: float, why: str) -> Reading:
 def _shown(r: Reading, value: str, how: str) -> Reading:
     """``r`` with a value the arithmetic points to but cannot settle (the sender may have
     slipped there): for an operator at SUMS_SLIP_CONFIDENCE, the reading as its first
-    alternative."""
+    alternative. Never accepted, on whichever path's threshold: print's for amounts is on
+    another scale, far below even odds."""
     c = defs.SUMS_SLIP_CONFIDENCE
     alternatives = tuple((v, p) for v, p in ((r.value, r.confidence),) + r.alternatives if v != value)
-    return replace(r, value=value, confidence=c, alternatives=alternatives, status=status_of(r, value, c),
+    return replace(r, value=value, confidence=c, alternatives=alternatives, status="low_confidence",
                    detail=r.detail | {"sums": how, "read_as": r.value})
 
 

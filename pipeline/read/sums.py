@@ -33,10 +33,10 @@ The tables are data: ``cost_tables`` in the form's template (forms/3057/*.yaml).
 A 3059's rows are summed the same way: :func:`confirm_time_rows` sets each kind of time's
 rows, as read, against the total page 3 states for it; where they add up, and the readings as
 read are clearly the likeliest way the candidates can add up, the rows' clock times and the
-total are confirmed. Where they do not add up, the one doubtful reading whose readers'
-alternative makes them add up, if that is clearly likelier than the sender's having written
-a wrong total, is shown to an operator with that value; a sure reading that such an
-alternative would make add up is only as sure as that alternative is unlikely
+total are confirmed. Where they do not add up, the one doubtful reading (or the two) whose
+readers' alternatives make them add up, if that is clearly likelier than the sender's having
+written a wrong total, is shown to an operator with those values; a sure reading that such
+an alternative would make add up is only as sure as that alternative is unlikely
 (:func:`_time_slip`).
 """
 
@@ -467,8 +467,8 @@ def confirm_time_rows(template: FormTemplate, readings: dict[str, Reading]) -> d
     fields' candidates add up (a reader's doubt between two times of one duration, 7.00–17.00
     or 1.00–11.00, stays a doubt): rows that add up as read are confirmed, never corrected.
     Days are not in the sum and stay as read. Rows that do not add up as read go to
-    :func:`_time_slip`: one doubtful time may be shown as its readers' alternative that
-    makes them add up."""
+    :func:`_time_slip`: one doubtful time, or two, may be shown as their readers'
+    alternatives that make them add up."""
     if "summa.aktiv.timmar" not in template.fields_by_id:
         return {}
     values = {fid: r.value for fid, r in readings.items() if r.value is not None and r.status != "empty"}
@@ -518,43 +518,84 @@ def confirm_time_rows(template: FormTemplate, readings: dict[str, Reading]) -> d
     return out
 
 
-def _time_slip(times: list[tuple[Reading, Reading]], hours: Reading, minutes: Reading | None,
-               stated: int, durations: list[int]) -> dict[str, Reading]:
-    """Rows of one kind whose durations as read (``durations``, minutes) do not add up to the
-    total as read (``stated``). Each reading whose readers' alternative makes them add up is
-    such a change, weighed as the alternative's probability over the reading's, against
-    the others and the total's being the sender's slip (defs.SUMS_TOTAL_WRONG).
+# a change a reading's alternative makes to a kind's rows against their total: (odds against
+# the reading as read, the reading, the alternative, minutes it adds to the rows' sum less
+# the total, the row it lies in or None for the total)
+_Change = tuple[float, Reading, str, int, int | None]
 
-    A doubtful reading (one not accepted as read) whose change is likelier than all that
-    together is shown to an operator with the new value, the reading as its first
-    alternative, never accepted: a sender may slip in a row as well as in the total. A
-    reading accepted as read is never changed, but it is as sure only as its change is
-    unlikely: a sure misreading that the total contradicts goes to an operator."""
-    fits: list[tuple[float, Reading, str]] = []  # (odds against the reading as read, field, value)
-    read_total = sum(durations)
-    for (start, end), duration in zip(times, durations):
+
+def _time_changes(times: list[tuple[Reading, Reading]], hours: Reading, minutes: Reading | None,
+                  durations: list[int]) -> list[_Change]:
+    """Every readers' alternative of a kind's clock times and of its total, as a change."""
+    out: list[_Change] = []
+    for i, ((start, end), duration) in enumerate(zip(times, durations)):
         for r, other, sign in ((start, end, -1), (end, start, 1)):
             for v, q in r.alternatives:
                 try:  # this row's duration with the alternative at its start (or end)
                     d = sign * (parse_time(str(v)) - parse_time(str(other.value))) % MINUTES_PER_DAY
                 except ValueError:
                     continue
-                if read_total - duration + d == stated:
-                    fits.append((q / r.confidence, r, v))
+                out.append((q / r.confidence, r, v, d - duration, i))
     for r, unit in ((hours, 60), (minutes, 1)):
         if r is None or r.status == "empty" or r.value is None:
             continue
         for v, q in r.alternatives:
-            if str(v).isdigit() and stated + (int(v) - int(r.value)) * unit == read_total:
-                fits.append((q / r.confidence, r, v))
+            if str(v).isdigit():
+                out.append((q / r.confidence, r, v, (int(r.value) - int(v)) * unit, None))
+    return out
+
+
+def _paired(changes: list[_Change], times: list[tuple[Reading, Reading]], durations: list[int], gap: int):
+    """(odds, ((reading, value), (reading, value))): two changes of two readings that together
+    close ``gap`` (the total less the rows' sum); a row's start and end changed at once are
+    summed as that row's new duration."""
+    by_effect: dict[int, list[int]] = {}
+    for j, c in enumerate(changes):
+        by_effect.setdefault(c[3], []).append(j)
+    for i, (odds, r, v, effect, row) in enumerate(changes):
+        for j in by_effect.get(gap - effect, ()):
+            o2, r2, v2, _, row2 = changes[j]
+            if j > i and r2 is not r and (row is None or row != row2):
+                yield odds * o2, ((r, v), (r2, v2))
+    for i, (start, end) in enumerate(times):  # a row's start and end both misread
+        for v, q in start.alternatives:
+            for v2, q2 in end.alternatives:
+                try:
+                    d = (parse_time(str(v2)) - parse_time(str(v))) % MINUTES_PER_DAY
+                except ValueError:
+                    continue
+                if d - durations[i] == gap:
+                    yield q / start.confidence * q2 / end.confidence, ((start, v), (end, v2))
+
+
+def _time_slip(times: list[tuple[Reading, Reading]], hours: Reading, minutes: Reading | None,
+               stated: int, durations: list[int]) -> dict[str, Reading]:
+    """Rows of one kind whose durations as read (``durations``, minutes) do not add up to the
+    total as read (``stated``). Each reading whose readers' alternative makes them add up is
+    such a fit, weighed as the alternative's probability over the reading's, and so is each
+    pair of two readings' alternatives that together make them add up (two misread times),
+    weighed as the product of their two odds; all against each other and the total's being
+    the sender's slip (defs.SUMS_TOTAL_WRONG).
+
+    A fit of doubtful readings (ones not accepted as read) likelier than all that together
+    is shown to an operator with the new values, each reading as its first alternative,
+    never accepted: a sender may slip in a row as well as in the total. A reading accepted
+    as read is never changed, but it is as sure only as the fits that change it are
+    unlikely: a sure misreading that the total contradicts goes to an operator."""
+    gap = stated - sum(durations)
+    changes = _time_changes(times, hours, minutes, durations)
+    fits = [(odds, ((r, v),)) for odds, r, v, effect, _ in changes if effect == gap]
+    fits += _paired(changes, times, durations, gap)
     mass = defs.SUMS_TOTAL_WRONG / (1 - defs.SUMS_TOTAL_WRONG) + sum(f[0] for f in fits)
     against: dict[str, float] = {}
-    for odds, r, _ in fits:
-        against[r.field_id] = against.get(r.field_id, 0.0) + odds / mass
+    for odds, fit in fits:
+        for r, _ in fit:
+            against[r.field_id] = against.get(r.field_id, 0.0) + odds / mass
     out = {}
-    for odds, r, v in fits:
-        if r.status == "ok":
-            out[r.field_id] = _doubted(r, min(r.confidence, 1 - against[r.field_id]), "another reading adds up")
-        elif odds / mass >= defs.SUMS_SLIP_CONFIDENCE:
-            out[r.field_id] = _shown(r, v, "corrected to the total")
+    for odds, fit in fits:
+        for r, _ in fit:
+            if r.status == "ok":
+                out[r.field_id] = _doubted(r, min(r.confidence, 1 - against[r.field_id]), "another reading adds up")
+        if odds / mass >= defs.SUMS_SLIP_CONFIDENCE and all(r.status != "ok" for r, _ in fit):
+            out |= {r.field_id: _shown(r, v, "corrected to the total") for r, v in fit}
     return out

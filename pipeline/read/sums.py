@@ -526,7 +526,7 @@ _Change = tuple[float, Reading, str, int, int | None]
 
 def _time_changes(times: list[tuple[Reading, Reading]], hours: Reading, minutes: Reading | None,
                   durations: list[int]) -> list[_Change]:
-    """Every readers' alternative of a kind's clock times and of its total, as a change."""
+    """Each alternative the readers give a kind's clock times and its total, as a change."""
     out: list[_Change] = []
     for i, ((start, end), duration) in enumerate(zip(times, durations)):
         for r, other, sign in ((start, end, -1), (end, start, 1)):

@@ -87,6 +87,12 @@ class FieldValue(BaseModel, Generic[T]):
     # fields of the case's documents ("document_id:field_id") that read the same value and,
     # read together with this one, decided it (pipeline/across.py)
     agreed_with: list[str] = Field(default_factory=list)
+    # what the form's own redundancy found about this reading, "sums: <finding>" (a cost
+    # report's arithmetic, a time report's rows against their total: pipeline/read/sums.py)
+    # or "order: <finding>" (the days down the rows: pipeline/read/order.py); with the value
+    # the readers read where the finding changed it (the review UI shows both)
+    check: str | None = None
+    read_as: str | bool | None = None
 
 
 class PageRef(BaseModel):
@@ -262,7 +268,16 @@ def reading_value(r: Reading, crop: str | None = None) -> dict:
     """A reader's :class:`Reading` as a field of a record."""
     fv = field_value(r.kind, r.value, r.confidence, r.status, r.page, r.box_mm, crop)
     fv["alternatives"] = [(v, round(float(c), 4)) for v, c in r.alternatives if v is not None]
+    for by in CHECKS_BY:
+        if by in r.detail:
+            fv["check"] = f"{by}: {r.detail[by]}"
+            if r.detail.get("read_as") not in (None, r.value):
+                fv["read_as"] = r.detail["read_as"]
     return fv
+
+
+# the readers' detail keys of the checks that read a document's fields together
+CHECKS_BY = ("sums", "order")
 
 
 def nest(flat: dict[str, dict], form: str) -> dict:

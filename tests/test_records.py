@@ -60,3 +60,19 @@ def test_nest_and_flatten_are_inverse():
     nested = record.nest(flat, "3059")
     assert nested["rows"][0]["row"] == 3
     assert set(record.flatten(nested)) == {"rows.3.from", "sjukhus.ja", "person.name"}
+
+
+def test_a_field_keeps_what_the_forms_checks_found_and_what_was_read():
+    from pipeline.forms import FieldKind
+    from pipeline.read.types import Reading
+
+    shown = Reading("rows.1.from", FieldKind.clock_time, 1, (0, 0, 1, 1), "07.00", 0.5, "low_confidence", True,
+                    (("09.00", 0.7),), detail={"sums": "corrected to the total", "read_as": "09.00"})
+    fv = record.reading_value(shown)
+    assert (fv["check"], fv["read_as"]) == ("sums: corrected to the total", "09.00")
+    record.FieldValue[type(fv["value"])].model_validate(fv)  # the published model takes it
+    confirmed = Reading("rows.2.dag", FieldKind.day, 1, (0, 0, 1, 1), "3", 0.99, "ok", True,
+                        detail={"order": "confirmed", "read_as": "3", "read_confidence": 0.9})
+    fv = record.reading_value(confirmed)
+    assert fv["check"] == "order: confirmed" and "read_as" not in fv  # the value as read: nothing to show
+    assert "check" not in record.reading_value(Reading("x", FieldKind.day, 1, (0, 0, 1, 1), "3", 0.99, "ok", True))

@@ -404,3 +404,32 @@ def test_a_held_name_shows_what_the_other_forms_give_for_the_same_person(client)
     assert f"{true} (accepted)" in c.get(f"/task/{task['id']}?lang=en").text
     other = _task(store, case["reports"][0]["document_id"], "rows.1.from")  # not a name: nothing shown
     assert 'id="copies"' not in c.get(f"/task/{other['id']}").text
+
+
+def test_a_value_the_forms_sums_changed_shows_what_was_read_and_why(client):
+    """A time the rows' total changed (read/sums.py): the operator sees the finding in words
+    and what the readers read; a field no check touched shows neither."""
+    c, store, case, _ = client
+    rec = copy.deepcopy(case["reports"][1])
+    rec["document_id"] = "sums-changed-1"
+    _uncertain(rec, "rows.1.from")
+    flatten(rec["fields"])["rows.1.from"] |= {"check": "sums: corrected to the total", "read_as": "09.00"}
+    store.save_document(SHA, validate(assess(rec)))
+    task = _task(store, "sums-changed-1", "rows.1.from")
+    _login(c)
+    page = c.get(f"/task/{task['id']}?lang=sv").text
+    assert re.search(r'<dd id="check">([^<]*)</dd>', page).group(1).startswith(
+        "Ändrat så att raderna stämmer med summan på sidan 3")
+    assert re.search(r'<dd id="read-as">([^<]*)</dd>', page).group(1) == "09.00"
+    assert "Changed so that the rows add up to the total on page 3" in c.get(f"/task/{task['id']}?lang=en").text
+    other = _task(store, case["reports"][0]["document_id"], "rows.1.from")
+    page = c.get(f"/task/{other['id']}").text
+    assert 'id="check"' not in page and 'id="read-as"' not in page
+
+
+def test_every_finding_of_the_checks_has_words_in_both_languages():
+    from pipeline.review.text import CHECKS, check_text
+
+    assert CHECKS["sv"].keys() == CHECKS["en"].keys()
+    assert all(check_text(k, "sv") != check_text(k, "en") for k in CHECKS["sv"])
+    assert check_text("sums: something new", "sv") == "sums: something new"  # the code, never nothing

@@ -27,7 +27,7 @@ from pipeline.assess import template_of
 from pipeline.config import DataDir
 from pipeline.record import flatten
 from pipeline.review import auth, decide
-from pipeline.review.text import DEFAULT_LANG, LANGS, kind_name, task_title, words
+from pipeline.review.text import DEFAULT_LANG, LANGS, check_text, kind_name, task_title, words
 from pipeline.store import Store
 
 HERE = Path(__file__).resolve().parent
@@ -229,6 +229,8 @@ def create_app(data: DataDir, store: Store | None = None) -> FastAPI:
                 "name": decide.field_name(record, fid, lang) if fid else None,
                 "shown": decide.shown_value(fv["kind"], fv.get("read")) if fv else "",
                 "reasons": reasons, "page_no": page_no, "page_size": size, "neighbours": neighbours,
+                "check": check_text(fv.get("check"), lang) if fv else None,
+                "read_as": decide.shown_value(fv["kind"], fv.get("read_as")) if fv else "",
                 "alternatives": [decide.shown_value(fv["kind"], a[0]) if isinstance(a, (list, tuple)) else a
                                  for a in (fv.get("alternatives") or [])] if fv else []}
 

@@ -44,7 +44,7 @@ TEXT: dict[str, dict[str, str]] = {
         "last_hour": "Senaste timmen", "queue_age": "Köns ålder", "open_tasks": "Öppna uppgifter",
         "median_age": "Medianålder", "age_under": "yngre än {h} h", "age_over": "äldre än {h} h",
         "hours": "h", "none": "–", "thumbnail": "Sidan med fältet markerat", "crop": "Fältets bild",
-        "no_image": "Ingen bild",
+        "no_image": "Ingen bild", "check": "Blankettens kontroll", "read_as": "Läst som",
     },
     "en": {
         "title": "Review",
@@ -81,7 +81,7 @@ TEXT: dict[str, dict[str, str]] = {
         "last_hour": "Last hour", "queue_age": "Queue age", "open_tasks": "Open tasks",
         "median_age": "Median age", "age_under": "under {h} h", "age_over": "over {h} h",
         "hours": "h", "none": "–", "thumbnail": "The page with the field outlined", "crop": "The field's image",
-        "no_image": "No image",
+        "no_image": "No image", "check": "The form's check", "read_as": "Read as",
     },
 }
 
@@ -102,6 +102,49 @@ TASK_TITLES: dict[str, dict[str, str]] = {
     "sv": {"page_problem": "Sidproblem", "unidentified": "Okänd blankett"},
     "en": {"page_problem": "Page problem", "unidentified": "Unknown form"},
 }
+
+
+# What the form's own redundancy found about a reading (a record field's ``check``: the
+# findings of pipeline/read/sums.py and pipeline/read/order.py), for the operator.
+CHECKS: dict[str, dict[str, str]] = {
+    "sv": {
+        "sums: confirmed": "Bekräftat av blankettens summor.",
+        "sums: corrected": "Rättat så att summorna stämmer.",
+        "sums: digit corrected": "En siffra ändrad så att summorna stämmer; avsändaren kan ha räknat fel.",
+        "sums: an alternative adds up": "Ändrat till en annan tolkning som får summorna att stämma; "
+                                        "avsändaren kan ha räknat fel.",
+        "sums: corrected to the total": "Ändrat så att raderna stämmer med summan på sidan 3; "
+                                        "avsändaren kan ha räknat fel.",
+        "sums: comma restored": "Decimalkomma insatt så att raden stämmer med antalet timmar.",
+        "sums: row does not add up": "Raden stämmer inte med antalet timmar: ett av radens belopp är fel.",
+        "sums: another reading adds up": "En annan tolkning av fältet skulle få summorna att stämma.",
+        "sums: no row fits the hours": "Ingen kostnadsrad stämmer med antalet timmar.",
+        "order: confirmed": "Vägt mot dagarnas ordning i raderna.",
+        "order: corrected": "Ändrat så att dagarna kommer i ordning.",
+    },
+    "en": {
+        "sums: confirmed": "Confirmed by the form's sums.",
+        "sums: corrected": "Corrected so that the sums add up.",
+        "sums: digit corrected": "One digit changed so that the sums add up; the sender may have slipped.",
+        "sums: an alternative adds up": "Changed to another reading that makes the sums add up; "
+                                        "the sender may have slipped.",
+        "sums: corrected to the total": "Changed so that the rows add up to the total on page 3; "
+                                        "the sender may have slipped.",
+        "sums: comma restored": "Decimal comma restored so that the row agrees with the hours.",
+        "sums: row does not add up": "The row does not agree with the hours: one of its amounts is wrong.",
+        "sums: another reading adds up": "Another reading of the field would make the sums add up.",
+        "sums: no row fits the hours": "No cost row agrees with the hours.",
+        "order: confirmed": "Weighed against the order of the days down the rows.",
+        "order: corrected": "Changed so that the days come in order.",
+    },
+}
+
+
+def check_text(check: str | None, lang: str) -> str | None:
+    """A record field's ``check`` in the operator's words (the code itself where it has none)."""
+    if not check:
+        return None
+    return CHECKS.get(lang, CHECKS[DEFAULT_LANG]).get(check, check)
 
 
 def kind_name(kind: str | None, lang: str) -> str:

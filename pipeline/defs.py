@@ -251,7 +251,9 @@ DATE_YEARS_AFTER_MONTH = 2
 # Readings of a date within DATE_NEAR_MONTHS calendar months of the month share out the valid
 # readings' mass at DATE_FAR_ODDS to 1 against those further off (parse.date_prior), as the
 # mobile series do for phone numbers: a date far off written clearly is still read as
-# written, a doubtful year ("2023" or "2025") leans to the month's.
+# written, a doubtful year ("2023" or "2025") leans to the month's. A signature under the
+# month's hours (``after_month_start`` in the template) is dated from the month on: a
+# reading before its first day has the same odds against it.
 DATE_NEAR_MONTHS = 4
 DATE_FAR_ODDS = 10.0
 # How many candidate strings the digit recogniser's beam hands to kind parsing.

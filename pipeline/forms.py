@@ -120,6 +120,10 @@ class Field(_Strict):
     # the value lies on or before the day FK received the post: the month a report is for
     # has begun, a signature's date has come (a later reading is a misreading)
     before_received: bool = False
+    # a date on or after the first day of the month the form reports: a signature certifies
+    # that month's hours, so a reading before it is likelier a misreading (a prior, as for
+    # dates far from the month: parse.date_prior; such a date on paper is still read)
+    after_month_start: bool = False
 
     _box = field_validator("box")(classmethod(lambda cls, v: _check_box(v)))
 
@@ -234,6 +238,7 @@ class ExpandedField(BaseModel):
     frame: Frame = "box"
     cells: int | None = None
     before_received: bool = False
+    after_month_start: bool = False
     table: str | None = None
     row: int | None = None
     column: str | None = None
@@ -302,7 +307,7 @@ class FormTemplate(_Strict):
                     id=f.id, page=p.number, kind=f.kind, box=f.box, label=f.label, label_at=f.label_at,
                     name_sv=f.name_sv, name_en=f.name_en, required=f.required,
                     required_when=tuple(f.required_when), frame=f.frame, cells=f.cells,
-                    before_received=f.before_received,
+                    before_received=f.before_received, after_month_start=f.after_month_start,
                 )
             for t in p.tables:
                 for n in t.row_numbers():

@@ -97,6 +97,15 @@ def test_every_form_of_the_brief_has_its_key_fields(registry):
     assert t.fields_by_id["underskrift.signatur"].kind == FieldKind.signature
 
 
+def test_signature_dates_under_a_months_hours_lean_to_the_month(registry):
+    """``after_month_start`` (read/parse.date_prior) is on the signature dates of the forms
+    that report a month's hours, and on no other field."""
+    for t in registry:
+        flagged = {f.id for f in t.expanded_fields() if f.after_month_start}
+        signed = {f.id for f in t.expanded_fields() if f.kind == FieldKind.date and f.id.endswith("underskrift.datum")}
+        assert flagged == (signed if t.form in ("3057", "3059") else set()), t.key
+
+
 def test_registry_lookups(registry):
     assert {t.version for t, _ in registry.by_skanningsid("30590106")} == {"016F003", "015F001"}
     assert registry.by_skanningsid("99999999") == []

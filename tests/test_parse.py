@@ -73,6 +73,19 @@ def test_a_doubtful_year_leans_to_the_month_reported():
     assert combine(K.date, clear, floor=0.01, month="2023-02").value == "2025-03-05"
 
 
+def test_a_signature_leans_to_a_date_from_the_month_on():
+    """A signature under a month's hours (``after_month_start``): torn between a date before
+    the month began and one in it, the one in it; a date before, read clearly, stands; a
+    field without the flag (a hospital stay) favours neither."""
+    torn = [[("2023-01-05", 0.5), ("2023-03-05", 0.4)], [("2023-01-05", 0.55), ("2023-03-05", 0.4)]]
+    signed = combine(K.date, torn, floor=0.01, month="2023-02", from_month=True)
+    assert signed.value == "2023-03-05" and signed.probability > 0.8
+    assert combine(K.date, torn, floor=0.01, month="2023-02").value == "2023-01-05"
+    assert combine(K.date, torn, floor=0.01, month="2023-01", from_month=True).value == "2023-01-05"  # in it
+    clear = [[("2023-01-05", 0.97), ("2023-03-05", 0.02)], [("2023-01-05", 0.98), ("2023-03-05", 0.01)]]
+    assert combine(K.date, clear, floor=0.01, month="2023-02", from_month=True).value == "2023-01-05"
+
+
 def test_a_month_reported_or_a_signature_lies_before_the_post_was_received():
     got = date(2024, 1, 8)  # a December report, received in January
     assert normalise(K.year_month, "2023-12", received=got) == "2023-12"

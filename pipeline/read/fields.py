@@ -131,7 +131,8 @@ def read_number(page: RegisteredPage, f: ExpandedField, month: str | None = None
         lines = read_line(page, f, image)
     weights = defs.READER_WEIGHTS_BY_KIND.get(f.kind.value, defs.READER_WEIGHTS)
     received = received if f.before_received else None
-    p = combine(f.kind, [cands, *lines], floor=defs.READER_FLOOR, weights=weights, month=month, received=received)
+    p = combine(f.kind, [cands, *lines], floor=defs.READER_FLOOR, weights=weights, month=month, received=received,
+                from_month=f.after_month_start)
     value, confidence, alternatives = p.value, p.probability, p.alternatives
     raw = cands[0][0] if cands else None
     align = digit_alignment(ds)

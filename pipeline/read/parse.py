@@ -164,21 +164,25 @@ def phone(s: str) -> str | None:
     return d
 
 
-def phone_prior(value: str, month: str | None = None) -> float:
+def phone_prior(value: str, month: str | None = None, from_month: bool = False) -> float:
     """The relative prior of a valid phone number (``phone``'s digits): 1 for a mobile number
     (070, 072, 073, 076, 079 and seven digits), ``1 / defs.PHONE_MOBILE_ODDS`` for any other.
-    (``month``: the priors' common signature; a phone number does not depend on it.)"""
+    (``month``, ``from_month``: the priors' common signature; a phone number depends on
+    neither.)"""
     return 1.0 if re.fullmatch(r"07[02369][0-9]{7}", value) else 1.0 / defs.PHONE_MOBILE_ODDS
 
 
-def date_prior(value: str, month: str | None = None) -> float:
+def date_prior(value: str, month: str | None = None, from_month: bool = False) -> float:
     """The relative prior of a date on a form about ``month`` (YYYY-MM): 1 within
-    ``defs.DATE_NEAR_MONTHS`` calendar months of it, ``1 / defs.DATE_FAR_ODDS`` further off;
-    1 without a month."""
+    ``defs.DATE_NEAR_MONTHS`` calendar months of it, ``1 / defs.DATE_FAR_ODDS`` further off,
+    and so before the month's first day for a date ``from_month`` (a field of
+    ``after_month_start`` in the template: a signature under the month's hours); 1 without a
+    month."""
     if not month:
         return 1.0
     off = abs((int(value[:4]) - int(month[:4])) * 12 + int(value[5:7]) - int(month[5:7]))
-    return 1.0 if off <= defs.DATE_NEAR_MONTHS else 1.0 / defs.DATE_FAR_ODDS
+    early = from_month and value[:7] < month
+    return 1.0 if off <= defs.DATE_NEAR_MONTHS and not early else 1.0 / defs.DATE_FAR_ODDS
 
 
 # The prior of a kind's values where one is known beside what the readers see (and the
@@ -271,7 +275,7 @@ def parse(kind: FieldKind, candidates: list[tuple[str, float]], *, month: str | 
 
 def combine(kind: FieldKind, readers: list[list[tuple[str, float]]], *, floor: float,
             weights: tuple[float, ...] | None = None, month: str | None = None,
-            reference: date | None = None, received: date | None = None) -> Parsed:
+            reference: date | None = None, received: date | None = None, from_month: bool = False) -> Parsed:
     """Two or more independent readings of one field (their candidate strings with
     probabilities, each reader's summing to at most 1) as one: a product of experts.
 
@@ -283,7 +287,8 @@ def combine(kind: FieldKind, readers: list[list[tuple[str, float]]], *, floor: f
     sure value, readers that disagree, or that both put their mass on invalid strings, a
     doubtful one. ``weights``: each reader's exponent (how far its probabilities are
     trusted; 1 each by default). A kind with a prior (``PRIORS``: phone numbers, dates) has the
-    valid values' share of the mass divided among them in proportion to score × prior."""
+    valid values' share of the mass divided among them in proportion to score × prior
+    (``from_month``: a date that should not precede the month, see :func:`date_prior`)."""
     w = weights or (1.0,) * len(readers)
     pools = [pooled(kind, c, month=month, reference=reference, received=received) for c in readers]
     totals = [max(1.0, sum(p for _, p in c)) for c in readers]  # a beam's shares may round over 1
@@ -301,7 +306,7 @@ def combine(kind: FieldKind, readers: list[list[tuple[str, float]]], *, floor: f
     prior = PRIORS.get(kind)
     if prior is not None and len(score) > 1:
         # the valid readings' mass shared out among them by the prior; "none of these" keeps its own
-        weighted = {v: s * prior(v, month) for v, s in score.items()}
+        weighted = {v: s * prior(v, month, from_month) for v, s in score.items()}
         scale = sum(score.values()) / sum(weighted.values())
         score = {v: s * scale for v, s in weighted.items()}
     other = float(np.prod([(max(0.0, 1.0 - k / t) + floor) ** e for k, t, e in zip(kept, totals, w)]))

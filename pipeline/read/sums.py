@@ -594,8 +594,8 @@ def _time_slip(times: list[tuple[Reading, Reading]], hours: Reading, minutes: Re
     out = {}
     for odds, fit in fits:
         for r, _ in fit:
-            if r.status == "ok":
-                out[r.field_id] = _doubted(r, min(r.confidence, 1 - against[r.field_id]), "another reading adds up")
+            if r.status == "ok" and 1 - against[r.field_id] < r.confidence:  # (a doubt that lowers it)
+                out[r.field_id] = _doubted(r, 1 - against[r.field_id], "another reading adds up")
         if odds / mass >= defs.SUMS_SLIP_CONFIDENCE and all(r.status != "ok" for r, _ in fit):
             out |= {r.field_id: _shown(r, v, "corrected to the total") for r, v in fit}
     return out

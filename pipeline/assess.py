@@ -152,7 +152,7 @@ def assess(record: dict, reports: Iterable[Mapping] | None = None) -> dict:
             computed["minutes_stated"] = stated_minutes(values, "tid")
             if reports is not None:
                 reports = list(reports)
-                findings += _invoice_findings(values, reports, flatten(record.get("fields", {})))
+                findings += _invoice_findings(values, reports, record)
                 computed["time_reports"] = len(reports)
                 computed["municipality_weeks"] = municipality_weeks(
                     merge_rows(values_of(r)[0] for r in reports)) if reports else None
@@ -169,12 +169,11 @@ def _pending(report: Mapping, statuses: Mapping[str, str]) -> bool:
         fid.startswith("rows.") and st not in ("ok", "empty", "confirmed", "corrected") for fid, st in statuses.items())
 
 
-def _invoice_findings(values: Mapping[str, Value], reports: list[Mapping],
-                      fields: Mapping[str, Mapping]) -> list[Finding]:
+def _invoice_findings(values: Mapping[str, Value], reports: list[Mapping], record: Mapping) -> list[Finding]:
     """3057 point 2 against its time reports. While a report's rows are not all known, the
     sum is not known either: the invoice carries a flag and is checked again when that report
-    is decided (its own queue holds it meanwhile). ``fields``: the invoice's flattened fields,
-    for what their readers also saw (:func:`_maybe_misread`)."""
+    is decided (its own queue holds it meanwhile). ``record``: the invoice, for what its
+    readers also saw where point 2 differs (:func:`_maybe_misread`)."""
     read = [(r, *values_of(r)[:2]) for r in reports]
     if any(_pending(r, statuses) for r, _, statuses in read):
         return [Finding("time_reports_pending", None, ("header.year_month", "person.personnummer"), 1,
@@ -184,6 +183,9 @@ def _invoice_findings(values: Mapping[str, Value], reports: list[Mapping],
         for k, v in rows_totals_from_values(rv).items():
             summed[k] += v
     found = check_invoice_totals(values, summed if reports else None, len(reports))
+    if not any(f.code == "totals_mismatch" for f in found):
+        return found
+    fields = flatten(record.get("fields", {}))
     return [_maybe_misread(f, summed, fields) if f.code == "totals_mismatch" else f for f in found]
 
 

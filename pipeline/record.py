@@ -264,6 +264,10 @@ def field_value(kind: FieldKind, read: str | bool | None, confidence: float, sta
             "status": status, "page": page, "box_mm": tuple(float(x) for x in box_mm), "crop": crop}
 
 
+# the readers' detail keys of the checks that read a document's fields together
+CHECKS_BY = ("sums", "order")
+
+
 def reading_value(r: Reading, crop: str | None = None) -> dict:
     """A reader's :class:`Reading` as a field of a record."""
     fv = field_value(r.kind, r.value, r.confidence, r.status, r.page, r.box_mm, crop)
@@ -274,10 +278,6 @@ def reading_value(r: Reading, crop: str | None = None) -> dict:
             if r.detail.get("read_as") not in (None, r.value):
                 fv["read_as"] = r.detail["read_as"]
     return fv
-
-
-# the readers' detail keys of the checks that read a document's fields together
-CHECKS_BY = ("sums", "order")
 
 
 def nest(flat: dict[str, dict], form: str) -> dict:

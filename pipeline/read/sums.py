@@ -591,11 +591,10 @@ def _time_slip(times: list[tuple[Reading, Reading]], hours: Reading, minutes: Re
     for odds, fit in fits:
         for r, _ in fit:
             against[r.field_id] = against.get(r.field_id, 0.0) + odds / mass
-    out = {}
+    sure = {r.field_id: r for _, fit in fits for r, _ in fit if r.status == "ok"}
+    out = {fid: _doubted(r, 1 - against[fid], "another reading adds up")
+           for fid, r in sure.items() if 1 - against[fid] < r.confidence}  # (a doubt that lowers it)
     for odds, fit in fits:
-        for r, _ in fit:
-            if r.status == "ok" and 1 - against[r.field_id] < r.confidence:  # (a doubt that lowers it)
-                out[r.field_id] = _doubted(r, 1 - against[r.field_id], "another reading adds up")
-        if odds / mass >= defs.SUMS_SLIP_CONFIDENCE and all(r.status != "ok" for r, _ in fit):
+        if odds / mass >= defs.SUMS_SLIP_CONFIDENCE and not any(r.field_id in sure for r, _ in fit):
             out |= {r.field_id: _shown(r, v, "corrected to the total") for r, v in fit}
     return out

@@ -394,6 +394,10 @@ COPIES_FLOOR_MIN = 0.0001
 COPIES_WEIGHT = 0.7
 COPIES_ALTERNATIVES = 3
 COPIES_MIN_SUPPORT = 0.01
+# A copy with ink but no valid reading, beside copies that decide the value, is shown to an
+# operator with their value (read/copies.py), at even odds and never accepted: a sender
+# writes the same number on each page, but the scrawl itself says nothing of it.
+COPIES_UNREAD_CONFIDENCE = 0.5
 # A case's values are also read together with the store's earlier records of its persons and
 # assistants (pipeline/across.py): the newest this many of each personnummer. A person's month
 # is a 3057 and one 3059 per assistant (rarely more than ten), an assistant's one 3059 per

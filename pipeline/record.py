@@ -265,7 +265,7 @@ def field_value(kind: FieldKind, read: str | bool | None, confidence: float, sta
 
 
 # the readers' detail keys of the checks that read a document's fields together
-CHECKS_BY = ("sums", "order")
+CHECKS_BY = ("sums", "order", "copies")
 
 
 def reading_value(r: Reading, crop: str | None = None) -> dict:

@@ -37,14 +37,15 @@ def test_copies_that_agree_are_accepted_together(form3059):
     assert all(r.status == "low_confidence" for r in rs.values())
     out = agree(form3059, rs)
     assert all(out[f].value == A and out[f].status == "ok" for f in PNR)
-    assert out[PNR[0]].confidence > 0.99 and out[PNR[0]].detail["read_alone"] == A
+    assert out[PNR[0]].confidence > 0.99 and out[PNR[0]].detail["read_as"] == A
+    assert out[PNR[0]].detail["copies"] == "agreed"
 
 
 def test_a_misread_copy_is_outvoted_when_its_alternatives_hold_the_value(form3059):
     rs = {PNR[0]: _r(PNR[0], A, 0.97), PNR[1]: _r(PNR[1], B, 0.6, [(A, 0.35)]), PNR[2]: _r(PNR[2], A, 0.96)}
     out = agree(form3059, rs)
     assert out[PNR[1]].value == A and out[PNR[1]].status == "ok"
-    assert out[PNR[1]].detail["read_alone"] == B
+    assert out[PNR[1]].detail["read_as"] == B
 
 
 def test_a_copy_that_holds_another_value_surely_stops_the_agreement(form3059):
@@ -55,14 +56,40 @@ def test_a_copy_that_holds_another_value_surely_stops_the_agreement(form3059):
     assert agree(form3059, rs) == rs
 
 
-def test_an_unreadable_or_empty_copy_takes_no_part(form3059):
-    rs = {PNR[0]: _r(PNR[0], A, 0.97), PNR[1]: _r(PNR[1], None, 0.0, status="unreadable"),
-          PNR[2]: _r(PNR[2], A, 0.96)}
-    assert agree(form3059, rs) == rs  # an operator looks at the scrawl
-    rs[PNR[1]] = Reading(PNR[1], FieldKind.personnummer, 2, (0, 0, 1, 1), None, 1.0, "empty", False)
+def test_an_empty_copy_takes_no_part(form3059):
+    rs = {PNR[0]: _r(PNR[0], A, 0.97), PNR[2]: _r(PNR[2], A, 0.96),
+          PNR[1]: Reading(PNR[1], FieldKind.personnummer, 2, (0, 0, 1, 1), None, 1.0, "empty", False)}
     out = agree(form3059, rs)
     assert out[PNR[1]] == rs[PNR[1]]
     assert out[PNR[0]].status == "ok" and out[PNR[2]].status == "ok"
+
+
+def test_an_unreadable_copy_is_shown_with_the_value_the_others_decide(form3059):
+    """A copy with ink and no valid reading (seed 105: "2 006 8 24.4112", a 03 run together)
+    does not vote; when the other copies decide, an operator sees their value beside the
+    scrawl, never accepted. Before, one such copy kept every copy as read."""
+    rs = {PNR[0]: _r(PNR[0], A, 0.97), PNR[1]: _r(PNR[1], None, 0.0, status="unreadable"),
+          PNR[2]: _r(PNR[2], A, 0.96)}
+    out = agree(form3059, rs)
+    assert out[PNR[0]].status == "ok" and out[PNR[2]].status == "ok"
+    shown = out[PNR[1]]
+    assert (shown.value, shown.status, shown.confidence) == (A, "low_confidence", defs.COPIES_UNREAD_CONFIDENCE)
+    assert shown.detail["copies"] == "from the other pages"
+    # copies that decide nothing leave it unreadable
+    rs[PNR[2]] = _r(PNR[2], B, 0.96)
+    assert agree(form3059, rs) == rs
+    # and one copy alone decides nothing for it either
+    del rs[PNR[2]]
+    assert agree(form3059, rs) == rs
+
+
+def test_every_finding_of_the_copies_has_words(form3059):
+    from pipeline.review.text import CHECKS
+
+    rs = {PNR[0]: _r(PNR[0], A, 0.9), PNR[1]: _r(PNR[1], None, 0.0, status="unreadable"), PNR[2]: _r(PNR[2], A, 0.9)}
+    found = {f"copies: {r.detail['copies']}" for r in agree(form3059, rs).values() if "copies" in r.detail}
+    assert found == {"copies: agreed", "copies: from the other pages"}
+    assert found <= CHECKS["sv"].keys()
 
 
 def test_a_copy_read_mostly_as_an_invalid_string_joins_sure_copies(form3059):

@@ -17,7 +17,10 @@ agreement: a sender who wrote two different personnummer is asked by the header 
 (split), not silenced here. A copy whose readers mostly read an invalid string (a digit lost
 at the box's edge), with the value as the likeliest valid one, is no such vote: it follows
 what the other copies decide, when at least two of them do (:func:`consensus` with ``weak``).
-Copies left empty take no part.
+Copies left empty take no part. A copy with ink but no valid reading at all (a scrawl, a
+number cut up past repair) takes no part in the vote either; when the others decide, it is
+shown to an operator with their value beside its image (COPIES_UNREAD_CONFIDENCE, never
+accepted: what the scrawl says is not known).
 """
 
 from __future__ import annotations
@@ -102,17 +105,21 @@ def agree(template: FormTemplate, readings: dict[str, Reading]) -> dict[str, Rea
     out = dict(readings)
     for ids in groups(template):
         copies = [readings[i] for i in ids if i in readings and readings[i].status != "empty"]
-        if len(copies) < 2 or all(r.status == "ok" for r in copies):
-            continue  # one copy, or all of them accepted on their own: nothing to add
         cands = [candidates(r.value, r.confidence, r.alternatives) for r in copies]
-        if not all(cands):
-            continue  # a copy with no valid candidate at all (unreadable): an operator looks
-        c = consensus(cands, weak=True)
+        voters = [(r, c) for r, c in zip(copies, cands) if c]
+        unread = [r for r, c in zip(copies, cands) if not c]  # ink, no valid reading at all
+        if len(voters) < 2 or (not unread and all(r.status == "ok" for r, _ in voters)):
+            continue  # fewer than two copies to read together, or all accepted on their own
+        c = consensus([c for _, c in voters], weak=True)
         if c is None or c.share < defs.ACCEPT_CONFIDENCE.get(copies[0].kind.value, defs.ACCEPT_CONFIDENCE_DEFAULT):
             continue  # not decisive: each copy as read, for an operator
-        for r in copies:
+        for r, _ in voters:
             if r.value == c.value and r.status == "ok":
                 continue  # accepted as read: its own confidence stands
             out[r.field_id] = replace(r, value=c.value, confidence=c.share, status="ok", alternatives=c.alternatives,
-                                      detail={**r.detail, "copies": len(copies), "read_alone": r.value})
+                                      detail=r.detail | {"copies": "agreed", "read_as": r.value})
+        for r in unread:  # the other copies' value, for an operator to compare with the scrawl
+            out[r.field_id] = replace(r, value=c.value, confidence=defs.COPIES_UNREAD_CONFIDENCE,
+                                      status="low_confidence", alternatives=(),
+                                      detail=r.detail | {"copies": "from the other pages", "read_as": None})
     return out

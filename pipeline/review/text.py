@@ -121,6 +121,8 @@ CHECKS: dict[str, dict[str, str]] = {
         "sums: no row fits the hours": "Ingen kostnadsrad stämmer med antalet timmar.",
         "order: confirmed": "Vägt mot dagarnas ordning i raderna.",
         "order: corrected": "Ändrat så att dagarna kommer i ordning.",
+        "copies: agreed": "Bekräftat av samma uppgift på blankettens andra sidor.",
+        "copies: from the other pages": "Oläsligt här; värdet är det som står på blankettens andra sidor.",
     },
     "en": {
         "sums: confirmed": "Confirmed by the form's sums.",
@@ -136,6 +138,8 @@ CHECKS: dict[str, dict[str, str]] = {
         "sums: no row fits the hours": "No cost row agrees with the hours.",
         "order: confirmed": "Weighed against the order of the days down the rows.",
         "order: corrected": "Changed so that the days come in order.",
+        "copies: agreed": "Confirmed by the same entry on the form's other pages.",
+        "copies: from the other pages": "Unreadable here; the value is the one on the form's other pages.",
     },
 }
 

@@ -306,6 +306,13 @@ PHONE_MOBILE_ODDS = 20.0
 # in 50, from how people fill such forms, not fitted to the generated forms (whose rows are
 # always in order, so any value would look right on them).
 DAY_ORDER_BACK = 0.02
+# Dates the form lists in order (``ordered`` in its template: a period's start and end, a
+# 3059's calculation periods one after another): the likelihood of one written before the
+# date above it in the list, against 1 for the same date or a later one. A period cannot end
+# before it starts, but a sender can slip (last year's year on the end of a period that
+# crosses the new year); taken as 1 in 50, like the days, and not fitted to the generated
+# forms either (whose periods are always in order).
+DATE_ORDER_BACK = 0.02
 # A digit field looks printed when the tops and the bottoms of its digits each lie within
 # this share of the digit height (a font's digits share one height and baseline; hand-printed
 # ones wander), counting the digits whose height is within TYPED_HEIGHT_BAND of the median

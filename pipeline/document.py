@@ -82,8 +82,9 @@ def save_crops(doc: Document[PageResult], readings: dict[str, Reading], crop_dir
 def read_together(template: FormTemplate, readings: dict[str, Reading]) -> dict[str, Reading]:
     """A document's readings, those that the form ties together read together: its rows'
     days in order (read/order.py), amounts that must add up and rows against their totals
-    (read/sums.py), the running header's copies (read/copies.py)."""
-    return agree(template, reconcile(template, in_order(readings)))
+    (read/sums.py), the running header's copies (read/copies.py); dates that run in order
+    (the template's ``ordered``) read down their order too."""
+    return agree(template, reconcile(template, in_order(readings, template.ordered)))
 
 
 def process_document(doc: Document[PageResult], threads: int = 1, crop_dir: Path | None = None) -> DocumentResult:

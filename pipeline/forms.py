@@ -275,6 +275,10 @@ class FormTemplate(_Strict):
     # Name fields and the number that says whose name each is (person.name: the person's
     # personnummer): read together across documents by that number (pipeline/across.py).
     names: dict[str, str] = {}
+    # Dates that run in order on paper, each list earliest first (a period's "från och med"
+    # before its "till och med"; calculation periods one after another): read together down
+    # the list (pipeline/read/order.py), as a time report's days down its rows.
+    ordered: list[list[str]] = []
 
     @property
     def key(self) -> str:
@@ -422,6 +426,12 @@ def _cross_checks(t: FormTemplate) -> list[str]:
             problems.append(f"names: {name!r} is not a text field")
         if k is None or k.kind not in (FieldKind.personnummer, FieldKind.organisationsnummer):
             problems.append(f"names: {name!r} is named by {key!r}, not a personnummer or organisationsnummer field")
+    for seq in t.ordered:
+        kinds = {t.fields_by_id[f].kind for f in seq if f in t.fields_by_id}
+        if len(seq) < 2 or any(f not in t.fields_by_id for f in seq):
+            problems.append(f"ordered: {seq!r} is not two or more fields of this form")
+        elif len(kinds) != 1 or not kinds <= {FieldKind.date, FieldKind.year_month}:
+            problems.append(f"ordered: {seq!r} is not dates or months of one kind")
     ids = {p.skanningsid for p in t.pages}
     if len(ids) != len(t.pages):
         problems.append("pages: skanningsid repeated")

@@ -106,6 +106,18 @@ def test_signature_dates_under_a_months_hours_lean_to_the_month(registry):
         assert flagged == (signed if t.form in ("3057", "3059") else set()), t.key
 
 
+def test_periods_are_ordered_from_start_to_end(registry):
+    """``ordered`` (read/order.py): each list runs from a "från och med" to its "till och
+    med", and a 3059's calculation periods follow one another."""
+    for t in registry:
+        for seq in t.ordered:
+            ends = [f.rsplit(".", 1)[-1] for f in seq]
+            assert ends == [e for _ in range(len(seq) // 2) for e in ("from", "tom")] or \
+                ends == [e for _ in range(len(seq) // 2) for e in ("from_datum", "tom_datum")], (t.key, seq)
+    assert len(registry.get("3059", "016F003").ordered[0]) == 12
+    assert ["retroaktiv.from", "retroaktiv.tom"] in registry.get("3080").ordered
+
+
 def test_registry_lookups(registry):
     assert {t.version for t, _ in registry.by_skanningsid("30590106")} == {"016F003", "015F001"}
     assert registry.by_skanningsid("99999999") == []
@@ -143,6 +155,9 @@ def test_minimal_template_loads(tmp_path):
     ({"pages__0__drawing__1": {"text": "x"}}, "needs 'at"),
     ({"pages__0__fields__0__frame": "comb"}, "'comb' and 'cells' go together"),
     ({"pages__0__tables__0__groups__0__members": ["aktiv", "beredskap"]}, "'beredskap' is not a column"),
+    ({"ordered": [["rows.1.dag"]]}, "is not two or more fields"),
+    ({"ordered": [["rows.1.dag", "nope"]]}, "is not two or more fields"),
+    ({"ordered": [["rows.1.dag", "rows.2.dag"]]}, "is not dates or months of one kind"),
 ])
 def test_template_errors_name_the_key(tmp_path, changes, message):
     p = _write(tmp_path, _broken(**changes))

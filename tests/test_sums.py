@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from pipeline import defs
 from pipeline.forms import FieldKind
 from pipeline.read.sums import reconcile
 from pipeline.read.types import Reading
@@ -386,7 +387,7 @@ def test_an_unlikely_alternative_does_not_outweigh_a_senders_wrong_total(form305
     assert out["rows.1.tom"].value == "16.30"
 
 
-def test_a_time_accepted_as_read_is_never_changed_but_goes_to_an_operator_when_the_total_says_so(form3059):
+def test_a_time_accepted_as_read_goes_to_an_operator_when_the_total_says_so(form3059):
     sure = _reading("rows.1.tom", "clock_time", "15.50", 0.999, "ok", alternatives=(("15.30", 0.001),))
     r = reconcile(form3059, _rows(rows_1_tom=sure))["rows.1.tom"]
     assert (r.value, r.status) == ("15.50", "low_confidence")  # 15.30, the only way to add up, is 1 in 50
@@ -394,6 +395,13 @@ def test_a_time_accepted_as_read_is_never_changed_but_goes_to_an_operator_when_t
     # an alternative that adds up at a millionth is no doubt against a sender's slip in the total
     sure = _reading("rows.1.tom", "clock_time", "15.50", 0.999999, "ok", alternatives=(("15.30", 1e-6),))
     assert reconcile(form3059, _rows(rows_1_tom=sure))["rows.1.tom"].status == "ok"
+    # accepted as read, but the readers' alternative that adds up is the likelier way the rows
+    # can be (seed 101: a hand-written total "137" read "187" on the printed path, 0.985, the
+    # digit readers' 137 at 0.43): shown with it, never accepted
+    sure = _reading("summa.aktiv.timmar", "hours", "26", 0.985, "ok", alternatives=(("16", 0.43),))
+    r = reconcile(form3059, _rows(summa_aktiv_timmar=sure))["summa.aktiv.timmar"]
+    assert (r.value, r.status, r.confidence) == ("16", "low_confidence", defs.SUMS_SLIP_CONFIDENCE)
+    assert r.detail["sums"] == "corrected to the total" and r.alternatives[0] == ("26", 0.985)
 
 
 def test_two_alternatives_that_add_up_alike_decide_nothing(form3059):

@@ -35,9 +35,9 @@ rows, as read, against the total page 3 states for it; where they add up, and th
 read are clearly the likeliest way the candidates can add up, the rows' clock times and the
 total are confirmed. Where they do not add up, the one doubtful reading (or the two) whose
 readers' alternatives make them add up, if that is clearly likelier than the sender's having
-written a wrong total, is shown to an operator with those values; a sure reading that such
-an alternative would make add up is only as sure as that alternative is unlikely
-(:func:`_time_slip`).
+written a wrong total, is shown to an operator with those values, a sure reading's as well;
+a sure reading that such an alternative would make add up is only as sure as that
+alternative is unlikely (:func:`_time_slip`).
 """
 
 from __future__ import annotations
@@ -577,11 +577,12 @@ def _time_slip(times: list[tuple[Reading, Reading]], hours: Reading, minutes: Re
     weighed as the product of their two odds; all against each other and the total's being
     the sender's slip (defs.SUMS_TOTAL_WRONG).
 
-    A fit of doubtful readings (ones not accepted as read) likelier than all that together
-    is shown to an operator with the new values, each reading as its first alternative,
-    never accepted: a sender may slip in a row as well as in the total. A reading accepted
-    as read is never changed, but it is as sure only as the fits that change it are
-    unlikely: a sure misreading that the total contradicts goes to an operator."""
+    A fit likelier than all that together is shown to an operator with the new values, each
+    reading as its first alternative, never accepted: a sender may slip in a row as well as
+    in the total. A reading accepted as read is as sure only as the fits that change it are
+    unlikely: a sure misreading that the total contradicts goes to an operator, shown with
+    the value that adds up when that fit is the likelier (a hand-written "137" that looked
+    printed, read "187" by Tesseract, the digit readers' 137 a close second)."""
     gap = stated - sum(durations)
     changes = _time_changes(times, hours, minutes, durations)
     fits = [(odds, ((r, v),)) for odds, r, v, effect, _ in changes if effect == gap]
@@ -595,6 +596,6 @@ def _time_slip(times: list[tuple[Reading, Reading]], hours: Reading, minutes: Re
     out = {fid: _doubted(r, 1 - against[fid], "another reading adds up")
            for fid, r in sure.items() if 1 - against[fid] < r.confidence}  # (a doubt that lowers it)
     for odds, fit in fits:
-        if odds / mass >= defs.SUMS_SLIP_CONFIDENCE and not any(r.field_id in sure for r, _ in fit):
+        if odds / mass >= defs.SUMS_SLIP_CONFIDENCE:
             out |= {r.field_id: _shown(r, v, "corrected to the total") for r, v in fit}
     return out

@@ -421,8 +421,9 @@ ACROSS_EARLIER_MAX = 50
 # there, all right.
 NAMES_MIN_SIMILARITY = 0.5
 # A printed-looking field is read by Tesseract (eng, digit whitelist), whose reading leads
-# unless the digit CNN is at least this sure of another valid value (then the field was
-# hand-printed after all: on hand-printed digits Tesseract is often sure and wrong).
+# unless the digit CNN is at least this sure of another valid value, or surer of it than
+# Tesseract is of its own (then the field was hand-printed after all: on hand-printed digits
+# Tesseract is often sure and wrong; read/fields.tesseract_leads).
 TYPED_CNN_VETO = 0.9
 # A number Tesseract alone found valid (the field did not look printed and the CNN found no
 # valid value) keeps at most this confidence: below every acceptance threshold, so an operator

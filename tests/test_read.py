@@ -405,3 +405,16 @@ def test_tesseract_places_the_separators_it_read_not_those_it_lost():
     assert same_digits_placed("3,37", "3.37") and same_digits_placed("07.30", "07.30")
     assert not same_digits_placed("337", "3.37")  # Tesseract lost it: not the same reading
     assert not same_digits_placed("12,50", "13,50")
+
+
+def test_the_digit_readers_veto_tesseract_when_surer_of_another_value():
+    from pipeline.read.fields import tesseract_leads
+    from pipeline.read.parse import Parsed
+
+    cnn = Parsed("16.45", 0.838, (("16.47", 0.05),))
+    assert not tesseract_leads("16.47", cnn, False, 0.744)  # seed 106: Tesseract less sure
+    assert tesseract_leads("16.47", cnn, False, 0.97)  # a sure Tesseract leads below the veto
+    assert not tesseract_leads("16.47", Parsed("16.45", 0.95, ()), False, 0.99)  # the veto
+    assert tesseract_leads("16.45", cnn, False, 0.5)  # the same value
+    assert tesseract_leads("1645", Parsed("16.45", 0.99, ()), True, 0.5)  # the same digits, placed
+    assert tesseract_leads("16.47", Parsed(None, 0.0, (), "no valid clock_time"), False, 0.3)

@@ -91,6 +91,17 @@ def same_digits_placed(ocr: str, cnn: str) -> bool:
     return _digits(ocr) == _digits(cnn) and _separators(ocr) >= _separators(cnn)
 
 
+def tesseract_leads(tv: str, p, same_digits: bool, ocr_confidence: float) -> bool:
+    """Whether Tesseract's valid reading ``tv`` of a printed-looking number leads over the
+    digit readers' combined reading ``p`` (a ``parse.Parsed``): unless they read another
+    value (other digits) and are sure of it (defs.TYPED_CNN_VETO) or surer of it than
+    Tesseract is of its own (a hand "16.45" that looked printed, read "16.47" by Tesseract at
+    0.74, by the digit readers 16.45 at 0.84)."""
+    if tv == p.value or same_digits or p.value is None:
+        return True
+    return p.probability < defs.TYPED_CNN_VETO and p.probability <= ocr_confidence
+
+
 def digit_alignment(ds) -> float | None:
     """How far the digits of a read field stray from one line: the spread of their tops and
     of their bottoms, the larger, as a share of the median digit height (0 for print). Only
@@ -157,7 +168,7 @@ def read_number(page: RegisteredPage, f: ExpandedField, month: str | None = None
             second = read_text(page, f, shown, psm=ocr.PSM_SINGLE_WORD)
             if second is not None and normalise(f.kind, second.text, month=month, received=received) == p.value:
                 typed, tv = second, p.value
-        if tv is not None and (tv == p.value or same_digits or p.value is None or p.probability < defs.TYPED_CNN_VETO):
+        if tv is not None and tesseract_leads(tv, p, same_digits, typed.string_confidence):
             s = typed.string_confidence
             q = p.probability if tv == p.value or same_digits else dict(p.alternatives).get(tv, 0.0)
             others = ((p.value, p.probability),) + p.alternatives if p.value is not None else p.alternatives

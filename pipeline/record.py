@@ -88,9 +88,10 @@ class FieldValue(BaseModel, Generic[T]):
     # read together with this one, decided it (pipeline/across.py)
     agreed_with: list[str] = Field(default_factory=list)
     # what the form's own redundancy found about this reading, "sums: <finding>" (a cost
-    # report's arithmetic, a time report's rows against their total: pipeline/read/sums.py)
-    # or "order: <finding>" (the days down the rows: pipeline/read/order.py); with the value
-    # the readers read where the finding changed it (the review UI shows both)
+    # report's arithmetic, a time report's rows against their total: pipeline/read/sums.py),
+    # "order: <finding>" (the days down the rows, dates in order: pipeline/read/order.py) or
+    # "copies: <finding>" (the running header's copies: pipeline/read/copies.py); with the
+    # value the readers read where the finding changed it (the review UI shows both)
     check: str | None = None
     read_as: str | bool | None = None
 

@@ -121,5 +121,5 @@ def agree(template: FormTemplate, readings: dict[str, Reading]) -> dict[str, Rea
         for r in unread:  # the other copies' value, for an operator to compare with the scrawl
             out[r.field_id] = replace(r, value=c.value, confidence=defs.COPIES_UNREAD_CONFIDENCE,
                                       status="low_confidence", alternatives=(),
-                                      detail=r.detail | {"copies": "from the other pages", "read_as": None})
+                                      detail=r.detail | {"copies": "from the other pages"})
     return out

@@ -105,7 +105,7 @@ TASK_TITLES: dict[str, dict[str, str]] = {
 
 
 # What the form's own redundancy found about a reading (a record field's ``check``: the
-# findings of pipeline/read/sums.py and pipeline/read/order.py), for the operator.
+# findings of pipeline/read/sums.py, order.py and copies.py), for the operator.
 CHECKS: dict[str, dict[str, str]] = {
     "sv": {
         "sums: confirmed": "Bekräftat av blankettens summor.",

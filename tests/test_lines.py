@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 import sys
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -152,6 +153,24 @@ def test_a_phone_number_is_read_on_the_numbering_plan():
     assert combine(ph, unlisted, floor=0.01).probability < combine(ph, doubled, floor=0.01).probability
     invalid_time = [[("07.30", 0.9), ("07.301", 0.08)], [("07.30", 0.93), ("077.30", 0.06)]]
     assert combine(CT, invalid_time, floor=0.01).probability < 0.995
+
+
+def test_a_date_is_read_on_its_shape():
+    """Mass on strings no sender writes as a date (a year far from the form's month, a 9-digit
+    date, month 63) is the readers' misreading: the date they list beside it is sure. A 31
+    April or a date after the post was received is written by senders: mass on it stays a
+    doubt, as mass on strings no reader listed does."""
+    d = FieldKind.date
+    misread = [[("2023-06-05", 0.6), ("2623-06-05", 0.35)], [("2023-06-05", 0.7), ("2023-063-05", 0.25)]]
+    p = combine(d, misread, floor=0.01, month="2023-05")
+    assert p.value == "2023-06-05" and p.probability > 0.99
+    assert combine(d, [[("2023-06-05", 0.6), ("2023-63-05", 0.35)]] * 2, floor=0.01, month="2023-05").probability > 0.99
+    calendar = [[("2023-04-30", 0.6), ("2023-04-31", 0.35)], [("2023-04-30", 0.7), ("2023-04-31", 0.25)]]
+    assert combine(d, calendar, floor=0.01, month="2023-04").probability < 0.9
+    late = [[("2023-06-05", 0.6), ("2023-06-08", 0.35)], [("2023-06-05", 0.7), ("2023-06-08", 0.25)]]
+    assert combine(d, late, floor=0.01, month="2023-05", received=date(2023, 6, 7)).probability < 0.9
+    unlisted = [[("2023-06-05", 0.6)], [("2023-06-05", 0.7)]]
+    assert combine(d, unlisted, floor=0.01, month="2023-05").probability < 0.9
 
 
 def test_a_mobile_number_is_likelier_than_another_series(monkeypatch):

@@ -67,32 +67,53 @@ def clock_time(s: str) -> str | None:
     return f"{h:02d}.{mi:02d}"
 
 
-def _date(y: int, m: int, d: int, month: str | None = None) -> str | None:
-    lo, hi = defs.DATE_YEAR_MIN, defs.DATE_YEAR_MAX
+def _years(month: str | None) -> tuple[int, int]:
+    """The years a date of the form can lie in (DATE_YEAR_MIN/MAX; with the ``month`` a form
+    reports, DATE_YEARS_BEFORE/AFTER_MONTH around its year)."""
     if month:  # the form reports this month: its dates lie around it
-        lo, hi = int(month[:4]) - defs.DATE_YEARS_BEFORE_MONTH, int(month[:4]) + defs.DATE_YEARS_AFTER_MONTH
-    if not lo <= y <= hi:
-        return None
-    try:
-        return date(y, m, d).isoformat()
-    except ValueError:
-        return None
+        return int(month[:4]) - defs.DATE_YEARS_BEFORE_MONTH, int(month[:4]) + defs.DATE_YEARS_AFTER_MONTH
+    return defs.DATE_YEAR_MIN, defs.DATE_YEAR_MAX
+
+
+def _date_parts(s: str, reference: date | None = None, month: str | None = None) -> tuple[int, int, int] | None:
+    """Year, month and day as written (8 digits, or 6 with the century that puts the date
+    nearest the reference), unchecked; None for another number of digits."""
+    ref = reference or (date(int(month[:4]), int(month[5:7]), 1) if month else date.today())
+    d = _digits(s)
+    if len(d) == 8:
+        return int(d[:4]), int(d[4:6]), int(d[6:])
+    if len(d) == 6:  # YYMMDD
+        y = int(d[:2])
+        year = min((c * 100 + y for c in (ref.year // 100 - 1, ref.year // 100)), key=lambda c: abs(c - ref.year))
+        return year, int(d[2:4]), int(d[4:])
+    return None
 
 
 def date_value(s: str, reference: date | None = None, month: str | None = None) -> str | None:
     """``2026-09-03``, ``20260903``, ``26-09-03``, ``260903`` → ``2026-09-03``; None for no
-    date, or a year no date of the form can have (DATE_YEAR_MIN/MAX; with the ``month`` a
-    form reports, DATE_YEARS_BEFORE/AFTER_MONTH around its year)."""
-    ref = reference or (date(int(month[:4]), int(month[5:7]), 1) if month else date.today())
-    d = _digits(s)
-    if len(d) == 8:
-        return _date(int(d[:4]), int(d[4:6]), int(d[6:]), month)
-    if len(d) == 6:  # YYMMDD: the century that puts the date nearest the reference
-        y = int(d[:2])
-        cands = [c * 100 + y for c in (ref.year // 100 - 1, ref.year // 100)]
-        year = min(cands, key=lambda c: abs(c - ref.year))
-        return _date(year, int(d[2:4]), int(d[4:]), month)
-    return None
+    date, or a year no date of the form can have (:func:`_years`)."""
+    parts = _date_parts(s, reference, month)
+    if parts is None:
+        return None
+    lo, hi = _years(month)
+    if not lo <= parts[0] <= hi:
+        return None
+    try:
+        return date(*parts).isoformat()
+    except ValueError:
+        return None
+
+
+def date_shaped(s: str, reference: date | None = None, month: str | None = None) -> bool:
+    """Whether a string is written as a date of the form could be: 6 or 8 digits, a month
+    1–12, a day 1–31, a year the form's dates can lie in. A 31 April or a date after the post
+    was received is date-shaped: a sender can write one; "2623-06-05", "2024-101-21" or
+    month 63 no sender writes (:func:`misreading`)."""
+    parts = _date_parts(s, reference, month)
+    if parts is None:
+        return False
+    (lo, hi), (y, m, d) = _years(month), parts
+    return lo <= y <= hi and 1 <= m <= 12 and 1 <= d <= 31
 
 
 def year_month(s: str) -> str | None:
@@ -273,6 +294,19 @@ def parse(kind: FieldKind, candidates: list[tuple[str, float]], *, month: str | 
     return Parsed(value, p / total, tuple((v, q / total) for v, q in rest))
 
 
+def misreading(kind: FieldKind, s: str, *, month: str | None = None, reference: date | None = None) -> bool:
+    """Whether a reader's candidate string is one no sender writes in a field of ``kind``
+    (``defs.COMBINE_CONDITIONED_KINDS``): a phone number off the numbering plan, a string
+    not shaped as a date. Such a string is the reader's misreading, not a doubt about what
+    was written. A personnummer with a wrong check digit, a 25th hour, a 31 April are
+    written, so they stay doubts."""
+    if kind.value not in defs.COMBINE_CONDITIONED_KINDS:
+        return False
+    if kind == FieldKind.phone:
+        return phone(s) is None
+    return not date_shaped(s, reference, month)
+
+
 def combine(kind: FieldKind, readers: list[list[tuple[str, float]]], *, floor: float,
             weights: tuple[float, ...] | None = None, month: str | None = None,
             reference: date | None = None, received: date | None = None, from_month: bool = False) -> Parsed:
@@ -280,8 +314,8 @@ def combine(kind: FieldKind, readers: list[list[tuple[str, float]]], *, floor: f
     probabilities, each reader's summing to at most 1) as one: a product of experts.
 
     Each reader gives each valid value the probability of its strings, and the rest of its
-    mass (invalid strings, strings it did not list; for a kind of
-    ``defs.COMBINE_CONDITIONED_KINDS`` only the latter) to "none of these"; a value a reader did
+    mass (invalid strings, strings it did not list; not the strings no sender writes,
+    :func:`misreading`) to "none of these"; a value a reader did
     not list gets ``floor`` from it. A value's score is the product over the readers, and its
     probability its share of all scores, "none of these" included: readers that agree make a
     sure value, readers that disagree, or that both put their mass on invalid strings, a
@@ -295,8 +329,8 @@ def combine(kind: FieldKind, readers: list[list[tuple[str, float]]], *, floor: f
     # a kind whose validity is a fact of the world (a phone number follows the numbering
     # plan) is conditioned on it: a listed string that breaks it is a misreading, not a doubt
     # about the value, and leaves "none of these"; the strings no reader listed stay in it
-    kept = ([sum(p for _, p in c) for c in readers] if kind.value in defs.COMBINE_CONDITIONED_KINDS
-            else [sum(pool.values()) for pool in pools])
+    kept = [sum(pool.values()) + sum(p for s, p in c if misreading(kind, s, month=month, reference=reference))
+            for pool, c in zip(pools, readers)]
     values = {v for pool in pools for v in pool}
     if not values:
         best = next((c[0][0] for c in readers if c), "")

@@ -173,6 +173,16 @@ def test_a_date_is_read_on_its_shape():
     assert combine(d, unlisted, floor=0.01, month="2023-05").probability < 0.9
 
 
+def test_a_month_is_read_on_its_shape():
+    """A month 13 or seven digits in the comb is the readers' misreading; a month after the
+    post was received is written by senders, and stays a doubt."""
+    ym = FieldKind.year_month
+    misread = [[("2023-06", 0.6), ("2023-66", 0.35)], [("2023-06", 0.7), ("2023-061", 0.25)]]
+    assert combine(ym, misread, floor=0.01).probability > 0.99
+    late = [[("2023-06", 0.6), ("2023-08", 0.35)], [("2023-06", 0.7), ("2023-08", 0.25)]]
+    assert combine(ym, late, floor=0.01, received=date(2023, 7, 4)).probability < 0.9
+
+
 def test_a_mobile_number_is_likelier_than_another_series(monkeypatch):
     """A 7 of "07" read as a 9 makes a valid number of another series: the mobile number's
     prior (defs.PHONE_MOBILE_ODDS) decides between the two; a number of another series that

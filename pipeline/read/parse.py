@@ -297,13 +297,16 @@ def parse(kind: FieldKind, candidates: list[tuple[str, float]], *, month: str | 
 def misreading(kind: FieldKind, s: str, *, month: str | None = None, reference: date | None = None) -> bool:
     """Whether a reader's candidate string is one no sender writes in a field of ``kind``
     (``defs.COMBINE_CONDITIONED_KINDS``): a phone number off the numbering plan, a string
-    not shaped as a date. Such a string is the reader's misreading, not a doubt about what
-    was written. A personnummer with a wrong check digit, a 25th hour, a 31 April are
-    written, so they stay doubts."""
+    not shaped as a date, a month that is no year and month. Such a string is the reader's
+    misreading, not a doubt about what was written. A personnummer with a wrong check digit,
+    a 25th hour, a 31 April, a month after the post was received are written, so they stay
+    doubts."""
     if kind.value not in defs.COMBINE_CONDITIONED_KINDS:
         return False
     if kind == FieldKind.phone:
         return phone(s) is None
+    if kind == FieldKind.year_month:
+        return year_month(s) is None
     return not date_shaped(s, reference, month)
 
 

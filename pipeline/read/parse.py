@@ -67,6 +67,16 @@ def clock_time(s: str) -> str | None:
     return f"{h:02d}.{mi:02d}"
 
 
+def clock_shaped(s: str) -> bool:
+    """Whether a string is written as a clock time could be: at most four digits, minutes
+    (the last two of three or four) 00–59, an hour below 30. "7", "25.00" and "24.30" are
+    written by senders (an hour alone, a night shift counted on); "07.301", "7.65" are not."""
+    d = _digits(s)
+    if len(d) > 4:
+        return False
+    return len(d) < 3 or (int(d[-2:]) <= 59 and int(d[:-2]) < 30)
+
+
 def _years(month: str | None) -> tuple[int, int]:
     """The years a date of the form can lie in (DATE_YEAR_MIN/MAX; with the ``month`` a form
     reports, DATE_YEARS_BEFORE/AFTER_MONTH around its year)."""
@@ -297,16 +307,18 @@ def parse(kind: FieldKind, candidates: list[tuple[str, float]], *, month: str | 
 def misreading(kind: FieldKind, s: str, *, month: str | None = None, reference: date | None = None) -> bool:
     """Whether a reader's candidate string is one no sender writes in a field of ``kind``
     (``defs.COMBINE_CONDITIONED_KINDS``): a phone number off the numbering plan, a string
-    not shaped as a date, a month that is no year and month. Such a string is the reader's
-    misreading, not a doubt about what was written. A personnummer with a wrong check digit,
-    a 25th hour, a 31 April, a month after the post was received are written, so they stay
-    doubts."""
+    not shaped as a date, a month that is no year and month, a clock time with five digits or
+    minute 65. Such a string is the reader's misreading, not a doubt about what was written.
+    A personnummer with a wrong check digit, a 25th hour, a 31 April, a month after the post
+    was received are written, so they stay doubts."""
     if kind.value not in defs.COMBINE_CONDITIONED_KINDS:
         return False
     if kind == FieldKind.phone:
         return phone(s) is None
     if kind == FieldKind.year_month:
         return year_month(s) is None
+    if kind == FieldKind.clock_time:
+        return not clock_shaped(s)
     return not date_shaped(s, reference, month)
 
 

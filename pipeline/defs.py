@@ -292,9 +292,9 @@ READER_WEIGHTS_BY_KIND: dict[str, tuple[float, ...]] = {"amount": (0.35, 0.7, 0.
 # wrote, while a 31 April or a date after the post was received is, and stays a doubt. A
 # year and month is six digits, a month 1–12 (its comb boxes take no other): a month after
 # the post was received stays a doubt. Conditioning (session 22), at recalibrated thresholds:
-# hand dates accepted 67.6 → 78.7 % on the calibration set and 69.8 → 78.8 % on the check
-# set (date 0.998018 → 0.998195), hand months 91.5 → 93.3 % and 91.6 → 93.3 % (year_month
-# 0.999155 → 0.999219), with as many accepted wrong. A clock time has at most four digits,
+# hand dates accepted 66.9 → 78.6 % (seeds 101–104) and 69.8 → 78.8 % on the check set
+# (date 0.998018 → 0.998195), hand months 95.2 → 95.5 % and 92.7 → 94.6 % (year_month
+# 0.999155 → 0.999219), with as many accepted wrong (docs/benchmarks.md, session 22). A clock time has at most four digits,
 # minutes 00–59 and an hour below 30: "07.301" or "7.65" is a misreading, while "7" (an hour
 # alone) and "25.00" (a night counted on) are written and stay doubts. Hand clock times
 # accepted 85.1 → 87.6 % (seeds 101–104) and 89.6 → 91.0 % (check set), as many accepted

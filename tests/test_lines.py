@@ -191,6 +191,17 @@ def test_a_clock_time_is_read_on_its_shape():
     assert combine(CT, written, floor=0.01).probability < 0.995
 
 
+def test_a_conditioned_kind_needs_a_shape(monkeypatch):
+    """Listing a kind in defs.COMBINE_CONDITIONED_KINDS without saying which strings no
+    sender writes in it is a configuration error, not a silent "every invalid string"."""
+    from pipeline.read.parse import misreading
+
+    assert not misreading(FieldKind.hours, "12345")  # not conditioned: an invalid string is doubt
+    monkeypatch.setattr(defs, "COMBINE_CONDITIONED_KINDS", (*defs.COMBINE_CONDITIONED_KINDS, "hours"))
+    with pytest.raises(ValueError, match="no shape for hours"):
+        misreading(FieldKind.hours, "12345")
+
+
 def test_a_mobile_number_is_likelier_than_another_series(monkeypatch):
     """A 7 of "07" read as a 9 makes a valid number of another series: the mobile number's
     prior (defs.PHONE_MOBILE_ODDS) decides between the two; a number of another series that

@@ -319,7 +319,9 @@ def misreading(kind: FieldKind, s: str, *, month: str | None = None, reference: 
         return year_month(s) is None
     if kind == FieldKind.clock_time:
         return not clock_shaped(s)
-    return not date_shaped(s, reference, month)
+    if kind == FieldKind.date:
+        return not date_shaped(s, reference, month)
+    raise ValueError(f"no shape for {kind.value} fields (defs.COMBINE_CONDITIONED_KINDS)")
 
 
 def combine(kind: FieldKind, readers: list[list[tuple[str, float]]], *, floor: float,
@@ -341,9 +343,10 @@ def combine(kind: FieldKind, readers: list[list[tuple[str, float]]], *, floor: f
     w = weights or (1.0,) * len(readers)
     pools = [pooled(kind, c, month=month, reference=reference, received=received) for c in readers]
     totals = [max(1.0, sum(p for _, p in c)) for c in readers]  # a beam's shares may round over 1
-    # a kind whose validity is a fact of the world (a phone number follows the numbering
-    # plan) is conditioned on it: a listed string that breaks it is a misreading, not a doubt
-    # about the value, and leaves "none of these"; the strings no reader listed stay in it
+    # a kind whose shape is a fact of the world (a phone number follows the numbering plan,
+    # a date has a month 1–12) is conditioned on it: a listed string no sender writes is a
+    # misreading, not a doubt about the value, and leaves "none of these"; the strings no
+    # reader listed, and invalid ones a sender can write, stay in it
     kept = [sum(pool.values()) + sum(p for s, p in c if misreading(kind, s, month=month, reference=reference))
             for pool, c in zip(pools, readers)]
     values = {v for pool in pools for v in pool}
